@@ -1,0 +1,64 @@
+"""The declared chain: inputs, ordered definitions, the objective and the wrt variables.
+
+Every later stage reads a Chain; nothing mutates it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+
+from .errors import Source
+from .expr import Expr, Symbol
+
+
+@dataclass(frozen=True)
+class Input:
+    symbol: Symbol
+    declared: bool        # False when its kind came from the naming convention
+    line: int             # where it was declared or first used
+    column: int = 1
+
+
+@dataclass(frozen=True)
+class Definition:
+    symbol: Symbol        # the defined variable, with the shape of ``expr``
+    expr: Expr            # right-hand side, over inputs and earlier definitions
+    line: int
+    column: int = 1       # column of the defined name
+    expr_column: int = 1  # column where the right-hand side starts
+
+
+@dataclass(frozen=True)
+class Chain:
+    inputs: tuple         # of Input, in order of declaration / first use
+    definitions: tuple    # of Definition, in source order; the last is the objective
+    wrt: tuple            # of Symbol (inputs), in the order asked for
+    title: str | None = None
+    source: Source | None = None
+    wrt_line: int = 0     # line of the ``wrt`` statement (0: from --wrt)
+
+    @property
+    def objective(self) -> Definition:
+        return self.definitions[-1]
+
+    def definition_of(self, symbol: Symbol) -> Definition | None:
+        for definition in self.definitions:
+            if definition.symbol.name == symbol.name:
+                return definition
+        return None
+
+    def input_named(self, name: str) -> Input | None:
+        for item in self.inputs:
+            if item.symbol.name == name:
+                return item
+        return None
+
+    @property
+    def size_symbols(self) -> list:
+        """The symbolic sizes (``m``, ``n``) of the chain, sorted by name."""
+        found = set()
+        for item in self.inputs:
+            for size in item.symbol.shape:
+                found |= size.free_symbols
+        return sorted(found, key=lambda s: s.name)

@@ -1,0 +1,354 @@
+"""A Derivation → a CheckResult: every displayed line verified at one random point.
+
+Definition lines are compared with a central difference of their own function,
+substitution lines with the first line (they are exact identities), the gradient
+with a central difference of the objective. All wrt inputs move jointly along a
+few random directions; per-variable errors are computed only to localise a failure.
+The cost is a few forward passes, linear in the chain.
+"""
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from . import expr as E
+from .derivation import CheckResult, Derivation, LineVerdict
+from .errors import EXIT_INPUT, DeriveError
+from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
+
+TOLERANCE = 1e-6
+IDENTITY_TOLERANCE = 1e-9
+STEP = 1e-6           # central-difference step, relative to the operands' scale
+WIDE_STEP = 1e-3      # fourth-order fallback step, for lines with small derivatives
+MAX_TRIES = 21
+STRATEGIES = ("normal", "abs", "shifted")
+TINY = 1e-300
+
+ADVICE = {  # function that left its domain -> the property to declare on its input
+    "log": "positive",
+    "log det": "spd",
+    "det": "invertible",
+    "inverse": "invertible",
+    "elementwise division": "positive",
+    "power": "positive",
+}
+
+
+def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckResult:
+    """Verify every displayed line; redraw the point when a function leaves its domain."""
+    chain = derivation.chain
+    rng = np.random.default_rng(seed)
+    sizes = assign_sizes(chain)
+    last = None
+    for attempt in range(MAX_TRIES):
+        point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
+        try:
+            verdicts = _verdicts(derivation, point, sizes, rng, directions)
+        except DomainError as error:
+            last = error
+            continue
+        return CheckResult(seed=seed, tolerance=TOLERANCE, identity_tolerance=IDENTITY_TOLERANCE,
+                           directions=directions,
+                           sizes={s.name: v for s, v in sizes.items()},
+                           verdicts=tuple(verdicts))
+    raise _domain_failure(chain, last)
+
+
+# ---------------------------------------------------------------- the point
+
+
+def assign_sizes(chain) -> dict:
+    """Distinct values 2, 3, 4, … for the symbolic sizes, skipping the chain's literal sizes.
+
+    Never all equal, so a missing transpose shows up as a wrong value or a shape clash.
+    """
+    literal = set()
+    found = set(chain.size_symbols)
+    for item in chain.inputs:
+        for size in item.symbol.shape:
+            size = sympy.sympify(size)
+            found |= size.free_symbols
+            if size.is_Integer:
+                literal.add(int(size))
+    sizes, candidate = {}, 2
+    for symbol in sorted(found, key=lambda s: s.name):
+        while candidate in literal:
+            candidate += 1
+        sizes[symbol] = candidate
+        candidate += 1
+    return sizes
+
+
+def draw_point(chain, sizes, rng, strategy: str = "normal") -> dict:
+    """One random value per input, honouring its declared properties."""
+    return {item.symbol.name: draw_input(item.symbol, sizes, rng, strategy)
+            for item in chain.inputs}
+
+
+def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
+    """``normal``, ``abs`` (|normal| + 0.1) or ``shifted`` (I + 0.3·normal when square)."""
+    rows, cols = concrete_shape(symbol.shape, sizes)
+    props = symbol.props
+    base = rng.normal(size=(rows, cols))
+    square = rows == cols
+    if strategy == "abs" or "positive" in props:
+        base = np.abs(base) + 0.1
+    elif strategy == "shifted" and square:
+        base = np.eye(rows) + 0.3 * base
+    if not square:
+        return base
+    if "spd" in props:
+        return base @ base.T + rows * np.eye(rows)
+    if "invertible" in props and strategy == "normal":
+        base = np.eye(rows) + 0.3 * base
+    if "diagonal" in props:
+        return np.diag(np.diag(base))
+    if "symmetric" in props:
+        return (base + base.T) / 2
+    return base
+
+
+def _domain_failure(chain, error: DomainError) -> DeriveError:
+    """Which function on which line needs a declared property, as a located input error."""
+    definition = getattr(error, "definition", None)
+    line = definition.line if definition is not None else getattr(error, "line", None)
+    where = f" on line {line}" if line else ""
+    message = f"{error.function}{where} needs {error.detail} at every point tried"
+    arg = error.arg
+    item = chain.input_named(arg.name) if isinstance(arg, E.Symbol) else None
+    if item is not None and error.function in ADVICE:
+        message = (f"{error.function}{where} needs {error.detail}: declare "
+                   f"{arg.name} : {_shape_text(arg.shape)} {ADVICE[error.function]}")
+    column = definition.expr_column if definition is not None else 1
+    return DeriveError(message, chain.source, line, column if line else None, EXIT_INPUT)
+
+
+def _shape_text(shape) -> str:
+    rows, cols = shape
+    if E.is_scalar_shape(shape):
+        return "scalar"
+    if cols == E.ONE:
+        return str(rows)
+    return f"{rows} x {cols}"
+
+
+# ---------------------------------------------------------------- the verdicts
+
+
+def _verdicts(derivation, point, sizes, rng, directions) -> list:
+    chain = derivation.chain
+    values = forward(chain, point, sizes, keep_diagonal=True)
+    wrt_dirs = [{w.name: rng.normal(size=values[w.name].shape) for w in chain.wrt}
+                for _ in range(directions)]
+    return (_definition_verdicts(derivation, values, sizes, rng, directions)
+            + _substitution_verdicts(derivation, values, sizes, wrt_dirs)
+            + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
+
+
+def relative_error(a, b) -> float:
+    a, b = dense(a), dense(b)
+    scale = max(np.linalg.norm(a), np.linalg.norm(b), TINY)
+    return float(np.linalg.norm(a - b) / scale)
+
+
+def _step(values: dict, names) -> float:
+    """The central-difference step: STEP relative to the largest perturbed entry."""
+    largest = max((np.max(np.abs(dense(values[n]))) for n in names), default=1.0)
+    return STEP * max(1.0, float(largest))
+
+
+def _shifted(values: dict, direction: dict, t: float) -> dict:
+    moved = dict(values)
+    for name, d in direction.items():
+        moved[name] = dense(values[name]) + t * d
+    return moved
+
+
+def _difference(function, values, direction):
+    """Central difference of ``function(values)`` along ``direction``, and its step."""
+    t = _step(values, direction)
+    plus = function(_shifted(values, direction, t))
+    minus = function(_shifted(values, direction, -t))
+    return (plus - minus) / (2 * t), t
+
+
+def _fourth_order(function, values, direction, t):
+    """``(8(f(t)−f(−t)) − (f(2t)−f(−2t))) / 12t``: O(t⁴) error, so t can be large."""
+    t = t * WIDE_STEP / STEP
+    try:
+        f = {k: function(_shifted(values, direction, k * t)) for k in (-2, -1, 1, 2)}
+    except DomainError:
+        return None
+    return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * t)
+
+
+def _compare_with_difference(function, linear, values, direction) -> float:
+    """Relative error of the linear form against the derivative of ``function``; when it
+    is too large, a wide-step fourth-order estimate rules out rounding noise."""
+    numeric, t = _difference(function, values, direction)
+    error = relative_error(linear, numeric)
+    if error > TOLERANCE:
+        better = _fourth_order(function, values, direction, t)
+        if better is not None:
+            error = min(error, relative_error(linear, better))
+    return error
+
+
+def _active(chain) -> set:
+    """Names of the wrt inputs and of the definitions that depend on them."""
+    active = {w.name for w in chain.wrt}
+    for definition in chain.definitions:
+        if any(isinstance(n, E.Symbol) and n.name in active for n in E.walk(definition.expr)):
+            active.add(definition.symbol.name)
+    return active
+
+
+def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
+    chain = derivation.chain
+    active = _active(chain)
+    verdicts = []
+    for index, line in enumerate(derivation.definitions):
+        target = line.differential_of
+        function_expr = line.expr if not line.is_alias else chain.definition_of(target).expr
+        names, tied = _perturbed(chain, function_expr, line.differential, active)
+
+        def function(moved, expr=function_expr, line=line, tied=tied):
+            for alias, vector in tied.items():
+                moved[alias] = np.diagflat(moved[vector])
+            return _at_line(line.line, evaluate, expr, moved, None, sizes)
+
+        worst = 0.0
+        for _ in range(directions):
+            direction = {n: rng.normal(size=values[n].shape) for n in names}
+            linear = _at_line(line.line, evaluate, line.differential, values, direction, sizes)
+            worst = max(worst, _compare_with_difference(function, linear, values, direction))
+        ok = worst <= TOLERANCE
+        note = "" if ok else (f"d{target.name} differs from a central difference of "
+                              f"{target.name}'s definition")
+        verdicts.append(LineVerdict("definition", index, line.line, worst, ok, note))
+    return verdicts
+
+
+def _perturbed(chain, function_expr, differential, active):
+    """Operands to move: those whose differentials the line shows, and every active
+    operand of the function (so a line that forgets a term fails). An alias
+    ``S = Diag(s)`` moves with s when the line writes dS as Diag(ds): ``tied``."""
+    shown = [s.name for s in E.differentials_in(differential)]
+    names, tied = list(shown), {}
+    for n in E.walk(function_expr):
+        if not isinstance(n, E.Symbol) or n.name not in active or n.name in names:
+            continue
+        vector = _aliased(chain, n)
+        if vector is not None and vector in shown:
+            tied[n.name] = vector
+        elif n.name not in tied:
+            names.append(n.name)
+    return names, tied
+
+
+def _aliased(chain, symbol):
+    """z when ``symbol`` is defined as ``Diag(z)``, else None."""
+    definition = chain.definition_of(symbol)
+    if definition is not None and isinstance(definition.expr, E.Diag) \
+            and isinstance(definition.expr.arg, E.Symbol):
+        return definition.expr.arg.name
+    return None
+
+
+def _at_line(line, function, *args):
+    """Call ``function``; a DomainError learns the source line it happened on."""
+    try:
+        return function(*args)
+    except DomainError as error:
+        if getattr(error, "line", None) is None:
+            error.line = line
+        raise
+
+
+def propagate(derivation, values, direction: dict, sizes) -> dict:
+    """dX of every defined variable along the wrt ``direction``, in chain order.
+
+    Uses the line that shows dX (not an alias line); a variable without one (an
+    alias ``S = Diag(s)``) is linearised from its definition.
+    """
+    shown = {line.differential_of.name: line for line in derivation.definitions
+             if not line.is_alias}
+    diffs = dict(direction)
+    for definition in derivation.chain.definitions:
+        name = definition.symbol.name
+        if name in shown:
+            diffs[name] = evaluate(shown[name].differential, values, diffs, sizes)
+        else:
+            diffs[name] = _linearise(definition.expr, values, diffs, sizes)
+    return diffs
+
+
+def _linearise(expr, values, diffs, sizes):
+    """d(expr): exact for ``Diag(s)``, else a central difference along the operands' dX."""
+    if isinstance(expr, E.Diag) and isinstance(expr.arg, E.Symbol):
+        return evaluate(E.Diag(E.Differential(expr.arg)), values, diffs, sizes)
+    moved = {n.name: diffs[n.name] for n in E.walk(expr)
+             if isinstance(n, E.Symbol) and n.name in diffs}
+    if not moved:
+        return np.zeros(dense(evaluate(expr, values, None, sizes)).shape)
+    return _difference(lambda v: evaluate(expr, v, None, sizes), values, moved)[0]
+
+
+def _substitution_verdicts(derivation, values, sizes, wrt_dirs) -> list:
+    lines = derivation.substitutions
+    worst = [0.0] * len(lines)
+    for direction in wrt_dirs:
+        diffs = propagate(derivation, values, direction, sizes)
+        first = evaluate(lines[0].expr, values, diffs, sizes) if lines else None
+        for index, line in enumerate(lines):
+            value = evaluate(line.expr, values, diffs, sizes)
+            worst[index] = max(worst[index], relative_error(value, first))
+    return [LineVerdict("substitution", i, 0, err, err <= IDENTITY_TOLERANCE,
+                        "" if err <= IDENTITY_TOLERANCE else
+                        "not equal to the first line dE (an exact identity)")
+            for i, err in enumerate(worst)]
+
+
+def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
+    """Σ G_W : dW against the objective moved along all wrt jointly."""
+    gradients = derivation.gradients
+    if not gradients:
+        return []
+    g_values = [evaluate(g.expr, values, None, sizes) for g in gradients]
+    objective = derivation.chain.objective.symbol.name
+    inputs = {item.symbol.name: values[item.symbol.name] for item in derivation.chain.inputs}
+
+    def f(moved):
+        return dense(forward(derivation.chain, moved, sizes, keep_diagonal=True)[objective])
+
+    def linear(direction):
+        return sum(float(np.sum(gv * direction[g.wrt.name]))
+                   for g, gv in zip(gradients, g_values) if g.wrt.name in direction)
+
+    joint = 0.0
+    for direction in wrt_dirs:
+        joint = max(joint, _compare_with_difference(f, np.array([[linear(direction)]]),
+                                                    inputs, direction))
+    line = derivation.chain.wrt_line
+    if joint <= TOLERANCE or len(gradients) == 1:
+        note = "checked jointly with all wrt" if len(gradients) > 1 else ""
+        if joint > TOLERANCE:
+            note = f"Σ G:d{gradients[0].wrt.name} differs from a central difference of the objective"
+        return [LineVerdict("gradient", i, line, joint, joint <= TOLERANCE, note)
+                for i in range(len(gradients))]
+    return _localise(gradients, f, linear, inputs, wrt_dirs[0], joint, line, objective)
+
+
+def _localise(gradients, f, linear, inputs, direction, joint, line, objective) -> list:
+    """After a joint failure: the error of each gradient alone, to name the wrong one."""
+    alone = []
+    for g in gradients:
+        own = {g.wrt.name: direction[g.wrt.name]}
+        alone.append(_compare_with_difference(f, np.array([[linear(own)]]), inputs, own))
+    any_alone = any(err > TOLERANCE for err in alone)
+    verdicts = []
+    for i, (g, err) in enumerate(zip(gradients, alone)):
+        ok = any_alone and err <= TOLERANCE
+        note = f"joint error {joint:.3g}; ∂{objective}/∂{g.wrt.name} alone {err:.3g}"
+        verdicts.append(LineVerdict("gradient", i, line, err if any_alone else joint, ok, note))
+    return verdicts

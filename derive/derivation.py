@@ -1,0 +1,109 @@
+"""What a derivation is made of: the lines it displays, its gradients, its check."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .chain import Chain
+from .expr import Expr, Symbol
+
+
+@dataclass(frozen=True)
+class DefinitionLine:
+    """``Y = f(…)  ⟹  dZ = ℓ``; Z is Y, or the aliased vector for ``S = Diag(s)``."""
+
+    symbol: Symbol            # Y, the variable this source line defines
+    expr: Expr                # f(…), as written
+    differential_of: Symbol   # Z, whose differential the line shows
+    differential: Expr        # ℓ, linear in differentials of wrt inputs and definitions
+    line: int                 # source line
+    rules: tuple = ()         # names of the rules used (see rules.py)
+    is_alias: bool = False
+
+
+@dataclass(frozen=True)
+class SubstitutionLine:
+    """One ``= …`` line of the substitution block; its value equals dE exactly."""
+
+    expr: Expr                # linear in differentials
+    eliminated: Symbol | None = None   # the variable whose differential was substituted
+    rules: tuple = ()
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """``∂E/∂W = G`` read off ``dE = G : dW``."""
+
+    wrt: Symbol
+    expr: Expr
+    expanded: Expr | None = None   # the ``--expand`` form
+
+
+@dataclass(frozen=True)
+class LineVerdict:
+    """The numeric verdict on one displayed line."""
+
+    block: str                # "definition", "substitution" or "gradient"
+    index: int                # position within its block
+    line: int                 # source line (0 when the line has none)
+    relative_error: float
+    ok: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    seed: int
+    tolerance: float          # for central differences
+    identity_tolerance: float # for substitution lines (exact identities)
+    directions: int
+    sizes: dict               # symbolic size name -> value used
+    verdicts: tuple           # of LineVerdict
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts)
+
+    @property
+    def worst(self) -> float:
+        return max((v.relative_error for v in self.verdicts), default=0.0)
+
+    @property
+    def failures(self) -> list:
+        return [v for v in self.verdicts if not v.ok]
+
+
+@dataclass(frozen=True)
+class Derivation:
+    chain: Chain
+    definitions: tuple            # of DefinitionLine, in source order
+    substitutions: tuple          # of SubstitutionLine; the first is dE = ℓ_E
+    gradients: tuple              # of Gradient, in wrt order
+    check: CheckResult | None = None
+    warnings: tuple = ()
+    options: dict = field(default_factory=dict)   # expand, seed, ... as asked
+
+    @property
+    def objective(self) -> Symbol:
+        return self.chain.objective.symbol
+
+    def to_markdown(self, flavor: str = "mse") -> str:
+        """Markdown (``mse``: the ``$$\\eqalign{…}$$`` layout MathJax 2.7 renders)."""
+        from .render import to_markdown
+        return to_markdown(self, flavor)
+
+    def to_latex(self) -> str:
+        """A LaTeX snippet for a document that loads amsmath."""
+        from .render import to_latex
+        return to_latex(self)
+
+    def to_json(self) -> str:
+        from .render import to_json
+        return to_json(self)
+
+    def to_numpy(self) -> str:
+        """A module importing only numpy with ``objective(**inputs)`` and ``gradient(**inputs)``."""
+        from .render import to_numpy
+        return to_numpy(self)
+
+    def _repr_markdown_(self) -> str:
+        return self.to_markdown()

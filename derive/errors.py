@@ -1,0 +1,53 @@
+"""One exception type for everything a user can get wrong, with a location."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_INPUT = 2
+EXIT_CHECK_FAILED = 3
+EXIT_NO_TEX = 4
+EXIT_TEX_FAILED = 5
+
+
+@dataclass(frozen=True)
+class Source:
+    """Chain text and the name errors cite: a path, ``<-e>`` or ``<stdin>``."""
+
+    text: str
+    name: str = "<-e>"
+
+    def line(self, number: int) -> str:
+        lines = self.text.splitlines()
+        return lines[number - 1] if 0 < number <= len(lines) else ""
+
+
+class DeriveError(Exception):
+    """A user error: a sentence, where it happened, and the exit code it earns."""
+
+    def __init__(self, message: str, source: Source | None = None,
+                 line: int | None = None, column: int | None = None,
+                 exit_code: int = EXIT_INPUT):
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.line = line
+        self.column = column
+        self.exit_code = exit_code
+
+    def located(self, source: Source, line: int, column: int = 1) -> "DeriveError":
+        """This error placed at ``line:column`` unless it already has a place."""
+        if self.line is not None:
+            return self
+        return DeriveError(self.message, source, line, column, self.exit_code)
+
+    def format(self) -> str:
+        """``file:line:col: message``, then the line and a caret under the column."""
+        if self.source is None or self.line is None:
+            return f"derive: {self.message}"
+        column = self.column or 1
+        text = self.source.line(self.line)
+        caret = " " * (column - 1) + "^"
+        return f"{self.source.name}:{self.line}:{column}: {self.message}\n  {text}\n  {caret}"
+
+    def __str__(self) -> str:
+        return self.format()

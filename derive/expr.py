@@ -1,0 +1,465 @@
+"""Matrix expressions: a small immutable tree whose nodes check their shapes when built.
+
+Sizes are SymPy expressions (``Integer(5)`` or ``Symbol('n')``); a shape is a pair
+``(rows, cols)``; a vector is ``(n, 1)``; a 1×1 shape is a scalar everywhere.
+Equality is structural, so like terms can be collected by comparing trees.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import sympy
+
+ONE = sympy.Integer(1)
+SCALAR = (ONE, ONE)
+
+PROPERTIES = ("symmetric", "spd", "invertible", "positive", "diagonal")
+
+
+class ShapeError(ValueError):
+    """An operation applied to operands of incompatible shapes (message says which)."""
+
+
+def show_shape(shape) -> str:
+    rows, cols = shape
+    if (rows, cols) == SCALAR:
+        return "a scalar"
+    if cols == ONE:
+        return f"a vector of length {rows}"
+    return f"{rows}×{cols}"
+
+
+def is_scalar_shape(shape) -> bool:
+    return tuple(shape) == SCALAR
+
+
+def is_square_shape(shape) -> bool:
+    return shape[0] == shape[1]
+
+
+class Expr:
+    """Base of all nodes; subclasses are frozen dataclasses listing their children."""
+
+    shape: tuple
+    child_fields: tuple = ()
+
+    @property
+    def children(self) -> tuple:
+        out = []
+        for name in self.child_fields:
+            value = getattr(self, name)
+            out.extend(value if isinstance(value, tuple) else (value,))
+        return tuple(out)
+
+    def rebuild(self, children) -> "Expr":
+        """The same node over new children (in the order of ``children``)."""
+        children = list(children)
+        values = {}
+        for name in self.child_fields:
+            old = getattr(self, name)
+            if isinstance(old, tuple):
+                values[name] = tuple(children[: len(old)])
+                del children[: len(old)]
+            else:
+                values[name] = children.pop(0)
+        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "shape"}
+        if "shape" not in self.child_fields and not self.derives_shape:
+            kwargs["shape"] = self.shape
+        return type(self)(**{**kwargs, **values})
+
+    derives_shape = True
+
+    @property
+    def is_scalar(self) -> bool:
+        return is_scalar_shape(self.shape)
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", self.infer_shape())
+
+    def infer_shape(self):
+        return self.shape
+
+
+def node(cls):
+    """Frozen, structurally compared, hash-cached dataclass for an expression node."""
+    cls = dataclass(frozen=True, eq=True)(cls)
+    original_hash = cls.__hash__
+
+    def cached_hash(self):
+        try:
+            return self.__dict__["_hash"]
+        except KeyError:
+            value = original_hash(self)
+            object.__setattr__(self, "_hash", value)
+            return value
+
+    cls.__hash__ = cached_hash
+    return cls
+
+
+# ---------------------------------------------------------------- leaves
+
+
+@node
+class Symbol(Expr):
+    """An input or a defined variable."""
+
+    name: str
+    shape: tuple = SCALAR
+    derives_shape = False
+    props: frozenset = field(default=frozenset(), compare=False)
+
+
+@node
+class Differential(Expr):
+    """``dX`` for the variable X."""
+
+    of: Symbol
+    shape: tuple = field(default=SCALAR, compare=False)
+
+    def infer_shape(self):
+        return self.of.shape
+
+
+@node
+class Number(Expr):
+    """An exact scalar (SymPy Rational)."""
+
+    value: sympy.Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+
+    def __post_init__(self):
+        if not isinstance(self.value, sympy.Basic):
+            object.__setattr__(self, "value", sympy.Rational(self.value))
+        super().__post_init__()
+
+
+@node
+class Zero(Expr):
+    shape: tuple = SCALAR
+    derives_shape = False
+
+
+@node
+class Identity(Expr):
+    size: sympy.Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+
+    def infer_shape(self):
+        return (self.size, self.size)
+
+
+@node
+class Ones(Expr):
+    """The ones vector (``cols`` = 1) or a ones matrix."""
+
+    rows: sympy.Expr
+    cols: sympy.Expr = ONE
+    shape: tuple = field(default=SCALAR, compare=False)
+
+    def infer_shape(self):
+        return (self.rows, self.cols)
+
+
+# ---------------------------------------------------------------- operations
+
+
+def _require_same(what, shapes):
+    first = shapes[0]
+    for other in shapes[1:]:
+        if tuple(other) != tuple(first):
+            raise ShapeError(f"{what} of {show_shape(first)} and {show_shape(other)}")
+    return tuple(first)
+
+
+def _require_square(what, shape):
+    if not is_square_shape(shape):
+        raise ShapeError(f"{what} needs a square matrix, got {show_shape(shape)}")
+
+
+def product_shape(left, right):
+    """Shape of ``left · right`` where a 1×1 factor acts as a scalar."""
+    if is_scalar_shape(left):
+        return tuple(right)
+    if is_scalar_shape(right):
+        return tuple(left)
+    if left[1] != right[0]:
+        raise ShapeError(
+            f"product of {show_shape(left)} and {show_shape(right)}: "
+            f"{left[1]} columns against {right[0]} rows"
+        )
+    return (left[0], right[1])
+
+
+@node
+class Add(Expr):
+    terms: tuple
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("terms",)
+
+    def infer_shape(self):
+        return _require_same("sum", [t.shape for t in self.terms])
+
+
+@node
+class Mul(Expr):
+    """Matrix product of ``factors`` in order; 1×1 factors act as scalars."""
+
+    factors: tuple
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("factors",)
+
+    def infer_shape(self):
+        shape = self.factors[0].shape
+        for factor in self.factors[1:]:
+            shape = product_shape(shape, factor.shape)
+        return shape
+
+
+@node
+class Transpose(Expr):
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        return (self.arg.shape[1], self.arg.shape[0])
+
+
+@node
+class Inverse(Expr):
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_square("inverse", self.arg.shape)
+        return self.arg.shape
+
+
+@node
+class Power(Expr):
+    """Integer matrix power ``X^k`` (k ≥ 0), or any integer power of a scalar."""
+
+    arg: Expr
+    exponent: int
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        if not self.arg.is_scalar:
+            _require_square("matrix power", self.arg.shape)
+            if self.exponent < 0:
+                raise ShapeError("a negative matrix power: write inv(X)^k or X^{-1}")
+        return self.arg.shape
+
+
+@node
+class Hadamard(Expr):
+    """Elementwise product ``A ∘ B``."""
+
+    left: Expr
+    right: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("left", "right")
+
+    def infer_shape(self):
+        return _require_same("elementwise product", [self.left.shape, self.right.shape])
+
+
+@node
+class HadamardDivide(Expr):
+    """Elementwise quotient ``A ⊘ B``."""
+
+    left: Expr
+    right: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("left", "right")
+
+    def infer_shape(self):
+        return _require_same("elementwise quotient", [self.left.shape, self.right.shape])
+
+
+@node
+class Frobenius(Expr):
+    """``A : B = tr(AᵀB)``."""
+
+    left: Expr
+    right: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("left", "right")
+
+    def infer_shape(self):
+        _require_same("Frobenius product", [self.left.shape, self.right.shape])
+        return SCALAR
+
+
+@node
+class Trace(Expr):
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_square("tr", self.arg.shape)
+        return SCALAR
+
+
+@node
+class Det(Expr):
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_square("det", self.arg.shape)
+        return SCALAR
+
+
+@node
+class LogDet(Expr):
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_square("log det", self.arg.shape)
+        return SCALAR
+
+
+@node
+class Apply(Expr):
+    """An elementwise function (``exp``, ``log``, ``sigma``, ``tanh``) of a matrix."""
+
+    func: str
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        return self.arg.shape
+
+
+@node
+class Diag(Expr):
+    """``Diag(v)``: the square matrix with the vector v on its diagonal."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        rows, cols = self.arg.shape
+        if cols != ONE:
+            raise ShapeError(f"Diag needs a vector, got {show_shape(self.arg.shape)}")
+        return (rows, rows)
+
+
+@node
+class DiagPart(Expr):
+    """``diag(M)``: the diagonal of a square matrix as a vector."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_square("diag", self.arg.shape)
+        return (self.arg.shape[0], ONE)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def walk(expr: Expr):
+    """Every node of the tree, parents before children, without recursion."""
+    stack = [expr]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.children))
+
+
+def contains_differential(expr: Expr) -> bool:
+    return any(isinstance(n, Differential) for n in walk(expr))
+
+
+def differentials_in(expr: Expr) -> list:
+    """The variables whose differentials occur in ``expr``, in order of appearance."""
+    seen = []
+    for n in walk(expr):
+        if isinstance(n, Differential) and n.of not in seen:
+            seen.append(n.of)
+    return seen
+
+
+def neg(expr: Expr) -> Expr:
+    return Mul((Number(-1), expr))
+
+
+def scale(coefficient, expr: Expr) -> Expr:
+    return Mul((Number(coefficient), expr))
+
+
+def is_symmetric(expr: Expr) -> bool:
+    """True when ``expr`` is symmetric by construction (never guessed numerically)."""
+    if expr.is_scalar:
+        return True
+    if isinstance(expr, Symbol):
+        return bool(expr.props & {"symmetric", "spd", "diagonal"})
+    if isinstance(expr, (Identity, Diag, Zero)):
+        return is_square_shape(expr.shape)
+    if isinstance(expr, (Add,)):
+        return all(is_symmetric(t) for t in expr.terms)
+    if isinstance(expr, (Inverse, Power, Transpose, Apply)):
+        return is_square_shape(expr.shape) and is_symmetric(expr.arg)
+    if isinstance(expr, Hadamard):
+        return is_symmetric(expr.left) and is_symmetric(expr.right)
+    if isinstance(expr, Mul):
+        return _symmetric_product(expr.factors)
+    return False
+
+
+def _symmetric_product(factors) -> bool:
+    matrices = [f for f in factors if not f.is_scalar]
+    if not matrices:
+        return True
+    if len(matrices) == 1:
+        return is_symmetric(matrices[0])
+    if all(is_diagonal(f) for f in matrices):
+        return True
+    reversed_transposed = [transpose_of(f) for f in reversed(matrices)]
+    return reversed_transposed == matrices
+
+
+def transpose_of(expr: Expr) -> Expr:
+    """A structural transpose for comparisons: ``(Aᵀ)ᵀ = A``."""
+    return expr.arg if isinstance(expr, Transpose) else Transpose(expr)
+
+
+def is_diagonal(expr: Expr) -> bool:
+    if expr.is_scalar:
+        return True
+    if isinstance(expr, Symbol):
+        return "diagonal" in expr.props
+    if isinstance(expr, (Identity, Diag, Zero)):
+        return True
+    if isinstance(expr, (Add, Mul)):
+        parts = expr.terms if isinstance(expr, Add) else expr.factors
+        return all(is_diagonal(p) for p in parts)
+    if isinstance(expr, (Inverse, Power, Transpose)):
+        return is_diagonal(expr.arg)
+    if isinstance(expr, Hadamard):
+        return is_diagonal(expr.left) or is_diagonal(expr.right)
+    return False
+
+
+def properties_of(expr: Expr) -> frozenset:
+    """Properties a defined variable inherits from its definition."""
+    props = set()
+    if not expr.is_scalar and is_square_shape(expr.shape):
+        if is_diagonal(expr):
+            props |= {"diagonal", "symmetric"}
+        elif is_symmetric(expr):
+            props.add("symmetric")
+    return frozenset(props)

@@ -1,0 +1,109 @@
+"""Frobenius rearrangement: move everything but the differential to the left of ``:``.
+
+``G : ℓ`` with ``ℓ`` linear in one differential becomes ``G′ : ℓ′`` by one table entry
+per form ``ℓ`` can take, until ``ℓ′`` is a bare ``dY``; ``A:B = tr(AᵀB)``.
+"""
+from __future__ import annotations
+
+from .expr import (
+    Add, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard, HadamardDivide,
+    Identity, Mul, Symbol, Trace, Transpose, contains_differential,
+)
+from .simplify import simplify
+
+SUM = "A:(B+C) = A:B + A:C"
+LEFT_FACTOR = "A:BC = BᵀA:C"
+RIGHT_FACTOR = "A:BC = ACᵀ:B"
+SCALAR_FACTOR = "A:αB = αA:B"
+SCALAR_DIFFERENTIAL = "A:M dα = (A:M) dα"
+TRANSPOSE = "A:Bᵀ = Aᵀ:B"
+HADAMARD = "A:(B∘C) = (A∘B):C"
+HADAMARD_DIVIDE = "A:(B⊘C) = (A⊘C):B"
+NESTED = "α:(A:B) = αA:B"
+SYMMETRY = "A:B = B:A"
+TRACE = "α:tr(A) = αI:A"
+DIAG = "A:Diag(b) = diag(A):b"
+DIAG_PART = "a:diag(B) = Diag(a):B"
+
+
+def _sum(g, e):
+    return [(g, t, (SUM,)) for t in e.terms if contains_differential(t)]
+
+
+def _product(g, e):
+    groups = scalar_groups(e.factors)
+    k = next(i for i, f in enumerate(groups) if contains_differential(f))
+    scalars = [f for i, f in enumerate(groups) if f.is_scalar and i != k]
+    matrices = [f for i, f in enumerate(groups) if not f.is_scalar and i != k]
+    inner = groups[k]
+    if inner.is_scalar and not e.is_scalar:
+        rest = Mul((*scalars, *matrices)) if len(scalars) + len(matrices) > 1 else (scalars + matrices)[0]
+        return [(Frobenius(g, rest), inner, (SCALAR_DIFFERENTIAL,))]
+    before = [f for f in groups[:k] if not f.is_scalar]
+    after = [f for f in groups[k + 1:] if not f.is_scalar]
+    rules = ((LEFT_FACTOR,) if before else ()) + ((RIGHT_FACTOR,) if after else ()) \
+        + ((SCALAR_FACTOR,) if scalars else ())
+    left = [Transpose(_product_of(before))] if before else []
+    right = [Transpose(_product_of(after))] if after else []
+    return [(Mul((*scalars, *left, g, *right)), inner, rules)]
+
+
+def _product_of(factors):
+    return factors[0] if len(factors) == 1 else Mul(tuple(factors))
+
+
+def scalar_groups(factors) -> list:
+    """Bracket runs whose product is 1×1 before more factors: ``xᵀy A`` → ``(xᵀy) A``."""
+    groups, run = [], []
+    for i, f in enumerate(factors):
+        run.append(f)
+        if len(run) > 1 and i < len(factors) - 1 and Mul(tuple(run)).is_scalar:
+            groups.append(Mul(tuple(run)))
+            run = []
+    return groups + run
+
+
+def _frobenius(g, e):
+    if contains_differential(e.right):
+        return [(Mul((g, e.left)), e.right, (NESTED,))]
+    return [(Mul((g, e.right)), e.left, (SYMMETRY, NESTED))]
+
+
+def _hadamard(g, e):
+    if contains_differential(e.right):
+        return [(Hadamard(g, e.left), e.right, (HADAMARD,))]
+    return [(Hadamard(g, e.right), e.left, (HADAMARD,))]
+
+
+def _hadamard_divide(g, e):
+    if contains_differential(e.right):
+        raise ValueError("a differential in a denominator is not a linear form")
+    return [(HadamardDivide(g, e.right), e.left, (HADAMARD_DIVIDE,))]
+
+
+MOVES = {
+    Add:            _sum,
+    Mul:            _product,
+    Transpose:      lambda g, e: [(Transpose(g), e.arg, (TRANSPOSE,))],
+    Hadamard:       _hadamard,
+    HadamardDivide: _hadamard_divide,
+    Frobenius:      _frobenius,
+    Trace:          lambda g, e: [(Mul((g, Identity(e.arg.shape[0]))), e.arg, (TRACE,))],
+    Diag:           lambda g, e: [(DiagPart(g), e.arg, (DIAG,))],
+    DiagPart:       lambda g, e: [(Diag(g), e.arg, (DIAG_PART,))],
+}
+
+
+def move_left(g: Expr, linear: Expr):
+    """``g : linear`` as a list of ``(G, Y, rules)`` with ``g : linear = Σ G : dY``."""
+    done = []
+    work = [(g, simplify(linear), ())]
+    while work:
+        g, e, rules = work.pop()
+        if isinstance(e, Differential):
+            done.append((simplify(g), e.of, rules))
+            continue
+        moved = MOVES[type(e)](g, e)
+        for g2, e2, used in reversed(moved):
+            work.append((g2, e2, rules + tuple(r for r in used if r not in rules)))
+    return done

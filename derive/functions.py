@@ -1,0 +1,60 @@
+"""Elementwise functions: definition, differential in terms of its own value, domain.
+
+``differential(u, y, du)`` is written as a person writes it, with ``y = f(u)`` the
+function's value, so ``dσ(u) = (σ − σ∘σ)∘du`` reads ``ds = (s − s∘s)∘dv`` once
+``y`` is the defined variable ``s``.  Tests check every entry against
+``sympy.diff`` of ``definition`` and numerically.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy
+
+from .expr import Add, Hadamard, HadamardDivide, Ones, neg
+
+u = sympy.Symbol("u")
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    name: str
+    latex: str                 # LaTeX of the function's name
+    rule: str                  # the differential as a textbook writes it
+    differential: Callable     # (u, y, du) -> Expr, with y = f(u)
+    definition: sympy.Expr     # f in terms of u, for sympy.diff in the tests
+    numpy: Callable            # vectorised implementation
+    domain: str = ""           # "" or "positive": arguments must be > 0
+
+
+def _minus(a, b):
+    return Add((a, neg(b)))
+
+
+def _ones(like):
+    return Ones(*like.shape)
+
+
+def _sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+ELEMENTWISE = {f.name: f for f in (
+    Elementwise("exp", r"\exp", "d exp(u) = exp(u)∘du",
+                lambda u, y, du: Hadamard(y, du),
+                sympy.exp(u), np.exp),
+    Elementwise("log", r"\log", "d log(u) = du⊘u",
+                lambda u, y, du: HadamardDivide(du, u),
+                sympy.log(u), np.log, domain="positive"),
+    Elementwise("sigma", r"\sigma", "dσ(u) = (σ − σ∘σ)∘du",
+                lambda u, y, du: Hadamard(_minus(y, Hadamard(y, y)), du),
+                1 / (1 + sympy.exp(-u)), _sigmoid),
+    Elementwise("tanh", r"\tanh", "d tanh(u) = (1 − tanh∘tanh)∘du",
+                lambda u, y, du: Hadamard(_minus(_ones(u), Hadamard(y, y)), du),
+                sympy.tanh(u), np.tanh),
+)}
+
+ALIASES = {"σ": "sigma", "sigmoid": "sigma", "sigma": "sigma", "exp": "exp", "log": "log",
+           "tanh": "tanh"}

@@ -1,0 +1,261 @@
+"""A Derivation → the source of a self-contained NumPy module computing its gradient.
+
+``gradient()`` evaluates the very trees the derivation displays (``Gradient.expr``),
+after a forward pass over the definitions they mention: no numeric differentiation,
+no call to ``objective()``. Layout lives in ``templates/numpy.py.j2``.
+"""
+from __future__ import annotations
+
+import keyword
+from functools import lru_cache
+
+import jinja2
+import sympy
+
+from . import expr as E
+from .derivation import Derivation
+from .templates_path import template_dir
+
+RESERVED = {"np", "float", "objective", "gradient"}
+NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma"}
+
+
+def python_name(name: str) -> str:
+    """A user name as a Python identifier that cannot clash with the module's own."""
+    return name + "_" if keyword.iskeyword(name) or name in RESERVED else name
+
+
+class NumpyPrinter:
+    """One ``_print_<Node>`` method per node type; records the helpers and sizes it used."""
+
+    ATOMIC = (E.Symbol, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
+              E.Frobenius, E.Apply, E.Diag, E.DiagPart, E.Transpose, E.Add, E.Hadamard,
+              E.HadamardDivide)
+
+    def __init__(self):
+        self.helpers = set()
+        self.sizes = set()
+
+    def doprint(self, expr: E.Expr) -> str:
+        return getattr(self, f"_print_{type(expr).__name__}")(expr)
+
+    def _atom(self, expr: E.Expr) -> str:
+        """``expr`` as an operand: parenthesised unless it prints as a name or call."""
+        text = self.doprint(expr)
+        if isinstance(expr, self.ATOMIC) or (isinstance(expr, E.Number) and expr.value >= 0):
+            return text
+        if isinstance(expr, E.Power) and not expr.arg.is_scalar:
+            return text
+        return f"({text})"
+
+    def _size(self, size) -> str:
+        size = sympy.sympify(size)
+        for symbol in size.free_symbols:
+            self.sizes.add(symbol)
+        return str(size.subs({s: sympy.Symbol(size_name(s)) for s in size.free_symbols}))
+
+    def _shape(self, shape) -> str:
+        return f"({self._size(shape[0])}, {self._size(shape[1])})"
+
+    def _helper(self, name: str, call: str) -> str:
+        self.helpers.add(name)
+        return call
+
+    # leaves
+    def _print_Symbol(self, expr):
+        return python_name(expr.name)
+
+    def _print_Differential(self, expr):
+        raise ValueError(f"d{expr.of.name} in an expression meant for NumPy code")
+
+    def _print_Number(self, expr):
+        value = expr.value
+        return str(int(value)) if value.is_Integer else repr(float(value))
+
+    def _print_Zero(self, expr):
+        return f"np.zeros({self._shape(expr.shape)})"
+
+    def _print_Identity(self, expr):
+        return f"np.eye({self._size(expr.size)})"
+
+    def _print_Ones(self, expr):
+        return f"np.ones({self._shape(expr.shape)})"
+
+    # operations
+    def _print_Add(self, expr):
+        parts = [self.doprint(expr.terms[0])]
+        for term in expr.terms[1:]:
+            positive = _negated(term)
+            parts.append(f"+ {self.doprint(term)}" if positive is None
+                         else f"- {self.doprint(positive)}")
+        return "(" + " ".join(parts) + ")"
+
+    def _print_Mul(self, expr):
+        """Scalars (1×1 factors, and 1×1 runs such as ``xᵀy`` in ``xᵀy A``) multiply with
+        ``*``; each run of matrices is ``A @ B`` or ``np.linalg.multi_dot`` (best order)."""
+        factors, sign = expr.factors, ""
+        if isinstance(factors[0], E.Number) and factors[0].value == -1 and len(factors) > 1:
+            factors, sign = factors[1:], "-"
+        scalars, run = [], []
+        for factor in factors:
+            if factor.is_scalar:
+                scalars.append(self._atom(factor))
+                continue
+            run.append(factor)
+            if E.is_scalar_shape((run[0].shape[0], factor.shape[1])):
+                scalars.append(self._chain(run, alone=False))
+                run = []
+        if run:
+            scalars.append(self._chain(run, alone=not scalars and not sign))
+        return sign + " * ".join(scalars)
+
+    def _chain(self, matrices, alone: bool) -> str:
+        if len(matrices) == 1:
+            return self._atom(matrices[0])
+        if len(matrices) == 2:
+            product = " @ ".join(self._atom(m) for m in matrices)
+            return product if alone else f"({product})"
+        return "np.linalg.multi_dot([" + ", ".join(self.doprint(m) for m in matrices) + "])"
+
+    def _print_Transpose(self, expr):
+        if expr.arg.is_scalar:
+            return self.doprint(expr.arg)
+        return f"{self._atom(expr.arg)}.T"
+
+    def _print_Inverse(self, expr):
+        return f"np.linalg.inv({self.doprint(expr.arg)})"
+
+    def _print_Power(self, expr):
+        if expr.arg.is_scalar:
+            return f"{self._atom(expr.arg)} ** {expr.exponent}"
+        return f"np.linalg.matrix_power({self.doprint(expr.arg)}, {expr.exponent})"
+
+    def _print_Hadamard(self, expr):
+        return f"({self._atom(expr.left)} * {self._atom(expr.right)})"
+
+    def _print_HadamardDivide(self, expr):
+        return f"({self._atom(expr.left)} / {self._atom(expr.right)})"
+
+    def _print_Frobenius(self, expr):
+        return self._helper("frobenius", f"_frobenius({self.doprint(expr.left)}, "
+                                         f"{self.doprint(expr.right)})")
+
+    def _print_Trace(self, expr):
+        return self._helper("trace", f"_trace({self.doprint(expr.arg)})")
+
+    def _print_Det(self, expr):
+        return self._helper("det", f"_det({self.doprint(expr.arg)})")
+
+    def _print_LogDet(self, expr):
+        return self._helper("logdet", f"_logdet({self.doprint(expr.arg)})")
+
+    def _print_Apply(self, expr):
+        call = NUMPY_FUNCTIONS[expr.func]
+        if call.startswith("_"):
+            self.helpers.add(expr.func)
+        return f"{call}({self.doprint(expr.arg)})"
+
+    def _print_Diag(self, expr):
+        return self._helper("diag", f"_diag({self.doprint(expr.arg)})")
+
+    def _print_DiagPart(self, expr):
+        return self._helper("diag_part", f"_diag_part({self.doprint(expr.arg)})")
+
+
+def _negated(term: E.Expr):
+    """``c·X`` for a term ``−c·X`` (so a sum prints ``a - c * X``), else None."""
+    if not (isinstance(term, E.Mul) and isinstance(term.factors[0], E.Number)
+            and term.factors[0].value < 0):
+        return None
+    coefficient = -term.factors[0].value
+    rest = term.factors[1:]
+    if coefficient != 1:
+        rest = (E.Number(coefficient),) + rest
+    return rest[0] if len(rest) == 1 else E.Mul(rest)
+
+
+def size_name(symbol) -> str:
+    return f"_size_{symbol.name}"
+
+
+def _needed(chain, exprs) -> list:
+    """The definitions ``exprs`` depend on, in chain order (a backward reachability pass)."""
+    wanted = {n.name for e in exprs for n in E.walk(e) if isinstance(n, E.Symbol)}
+    needed = []
+    for definition in reversed(chain.definitions):
+        if definition.symbol.name in wanted:
+            needed.append(definition)
+            wanted |= {n.name for n in E.walk(definition.expr) if isinstance(n, E.Symbol)}
+    return needed[::-1]
+
+
+def _size_sources(chain, symbols) -> dict:
+    """``_size_n = x.shape[0]``: each symbolic size read off the first input that has it."""
+    sources = {}
+    for symbol in sorted(symbols, key=lambda s: s.name):
+        for item in chain.inputs:
+            axes = [i for i, size in enumerate(item.symbol.shape) if size == symbol]
+            if axes:
+                sources[size_name(symbol)] = f"{python_name(item.symbol.name)}.shape[{axes[0]}]"
+                break
+        else:
+            raise ValueError(f"the size {symbol} is not the size of any input")
+    return sources
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+def to_numpy(derivation: Derivation) -> str:
+    """Python source of a module with ``objective(**inputs)`` and ``gradient(**inputs)``."""
+    chain = derivation.chain
+    printer = NumpyPrinter()
+
+    def assignments(definitions):
+        return [(python_name(d.symbol.name), printer.doprint(d.expr)) for d in definitions]
+
+    objective_lines = assignments(chain.definitions)
+    gradient_lines = assignments(_needed(chain, [g.expr for g in derivation.gradients]))
+    gradients = [(g.wrt.name, python_name(g.wrt.name), printer.doprint(g.expr), g.wrt.is_scalar)
+                 for g in derivation.gradients]
+    names = [item.symbol.name for item in chain.inputs]
+    source = _environment().get_template("numpy.py.j2").render(
+        title=_docstring_safe(chain.title or ""),
+        chain_text=_chain_text(chain),
+        wrt=", ".join(w.name for w in chain.wrt),
+        check=derivation.check,
+        inputs=[(name, python_name(name)) for name in names],
+        keyword_arguments=all(python_name(n) == n for n in names),
+        sizes=_size_sources(chain, printer.sizes),
+        objective_lines=objective_lines,
+        objective=python_name(chain.objective.symbol.name),
+        gradient_lines=gradient_lines,
+        gradients=gradients,
+        helpers=printer.helpers,
+    )
+    compile(source, "<derive numpy>", "exec")   # a printer bug fails here, not in the user's hands
+    return source
+
+
+def _docstring_safe(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+
+
+def _chain_text(chain) -> list:
+    """The chain as the user wrote it, or rebuilt from the definitions when there is no source."""
+    if chain.source is not None:
+        return chain.source.text.strip("\n").splitlines()
+    lines = [f"{item.symbol.name} : {_declared_size(item.symbol.shape)}" for item in chain.inputs]
+    lines += [f"{d.symbol.name} = {NumpyPrinter().doprint(d.expr)}" for d in chain.definitions]
+    return lines + ["wrt " + ", ".join(w.name for w in chain.wrt)]
+
+
+def _declared_size(shape) -> str:
+    rows, cols = shape
+    if E.is_scalar_shape(shape):
+        return "scalar"
+    return str(rows) if cols == E.ONE else f"{rows} x {cols}"

@@ -1,0 +1,770 @@
+"""Chain text → Chain: a LALR grammar, then shapes by unification, then expression trees.
+
+Three passes keep each concern in one place. The grammar knows only the syntax.
+A first walk turns every right-hand side into drafts whose sizes are union-find
+variables (declared sizes, naming conventions, ``1`` and ``I`` meet there, see
+``shapes.py``). Once every line is read, unknown sizes get names and the drafts
+become ``expr`` nodes, whose constructors check the shapes once more.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Callable
+
+import sympy
+from lark import Lark, Token, Tree
+from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
+
+from .chain import Chain, Definition, Input
+from .errors import DeriveError, Source
+from .expr import (Add, Det, Diag, DiagPart, Expr, Frobenius, Hadamard, HadamardDivide,
+                   Identity, Inverse, LogDet, Mul, Number, Ones, Power, ShapeError, Symbol,
+                   Trace, Transpose, Apply, product_shape, properties_of)
+from .functions import ALIASES
+from .shapes import Sizes
+
+GRAMMAR = r"""
+start: _SEP* (_stmt _SEP+)* _stmt?
+_stmt: decl | defn | wrt
+
+decl: NAME COLON size NAME*             // W : 5x4   Sigma : n x n spd
+size: "scalar"        -> scalar_size
+    | dim             -> vector_size
+    | dim "x" dim     -> matrix_size
+    | DIMS            -> dims_size
+?dim: NUMBER | NAME
+defn: NAME "=" sum                      // v = W x
+wrt: "wrt" NAME (","? NAME)*            // wrt W1, W2
+
+// loosest first: + −, then :, then products, unary minus, ∘ and friends, postfix
+?sum: frob ((PLUS | MINUS) frob)*
+?frob: product (COLON product)*
+?product: unary (hada | MULOP unary)*   // a juxtaposed factor cannot start with −
+?unary: hada | MINUS unary -> neg
+?hada: postfix (HOP postfix)*
+?postfix: atom POSTFIX*
+?atom: NAME                             -> name
+     | (NUMBER | HALF)                  -> number
+     | LPAR sum RPAR                    -> paren
+     | FUNC LPAR sum ("," sum)* RPAR    -> call
+
+NAME: /[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9]/
+FUNC.2: /(?:[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9])(?=\()/
+      | RESERVED /[ \t]+(?=\()/           // tr (A): a function name may stand apart
+RESERVED: "tr" | "det" | "logdet" | "log" | "exp" | "sigma" | "σ" | "sigmoid" | "tanh"
+        | "Diag" | "diag" | "inv" | "vec" | "kron" | "softmax" | "softmax_rows" | "softplus"
+        | "logsumexp" | "sqrt" | "norm"
+DIMS.2: /([0-9]+|[A-Za-z])x([0-9]+|[A-Za-z])(?![A-Za-z0-9_])/
+NUMBER: /[0-9]+(\.[0-9]+)?/
+HALF: "½"
+LPAR: "("
+RPAR: ")"
+PLUS: "+"
+MINUS: /[-\u2212]/
+MULOP: /[*\/]/
+HOP: /∘|⊙|\.\*|\.\/|⊘|⊗/
+COLON: ":"
+POSTFIX: /'|ᵀ|²|³|⁻¹|⁻ᵀ|\^[ \t]*(\{[^{}\n;]*\}|-?[ \t]*(T|[0-9]+)|)/
+_SEP: /\n|;/
+COMMENT: /#[^\n]*/
+%ignore /[ \t\f\r\u00a0]+/
+%ignore COMMENT
+"""
+
+MAX_DEPTH = 100        # nesting levels of one expression; keeps every later walk shallow
+MAX_EXPONENT = 100
+
+ELEMENTWISE = set(ALIASES)
+FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv"} | ELEMENTWISE
+UNSUPPORTED = {"vec", "kron", "softmax", "softmax_rows", "softplus", "logsumexp", "sqrt", "norm"}
+RESERVED = FUNCTIONS | UNSUPPORTED
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+         "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"}
+
+IMPLIES = {"symmetric": {"symmetric"}, "spd": {"spd", "symmetric", "invertible"},
+           "invertible": {"invertible"}, "positive": {"positive"}}
+NEEDS_SQUARE = {"symmetric", "spd", "invertible"}
+
+_BINARY = {"∘": Hadamard, "⊙": Hadamard, ".*": Hadamard, "./": HadamardDivide,
+           "⊘": HadamardDivide, ":": Frobenius}
+
+_SLASH_NEXT = re.compile(r"[ \t\f\r\u00a0]*/")
+_TITLE = re.compile(r"#\s*title\s*:\s*(.*?)\s*$")
+
+
+def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = None) -> Chain:
+    """Read a chain; every mistake in ``text`` is a DeriveError with line and column."""
+    source = Source(text, source_name)
+    try:
+        return _Reader(text, source).chain(wrt)
+    except RecursionError:
+        raise DeriveError("expression nested too deeply", source, 1, 1) from None
+
+
+# ---------------------------------------------------------------- syntax
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual")
+
+
+def _syntax_tree(text: str, source: Source) -> Tree:
+    """The lark tree of ``text``; lark's exceptions become DeriveErrors in plain words."""
+    interactive = _parser().parse_interactive(text)
+    seen = [None, None]            # the last two tokens handed to the parser
+    try:
+        for token in interactive.iter_parse():
+            seen = [seen[1], token]
+        return interactive.feed_eof(seen[1])
+    except UnexpectedInput as error:
+        token = getattr(error, "token", None)
+        previous = seen[0] if token is not None and token is seen[1] else seen[1]
+        raise _syntax_error(error, previous, source) from None
+    except LarkError as error:     # anything else lark may raise: still a located error
+        raise DeriveError(f"syntax error: {error}", source, 1, 1) from None
+
+
+def _syntax_error(error: UnexpectedInput, previous, source: Source) -> DeriveError:
+    if isinstance(error, UnexpectedCharacters):
+        return DeriveError(f"unexpected character {error.char!r}", source, error.line, error.column)
+    token = error.token
+    expected = set(getattr(error, "expected", ()) or ())
+    line, column = error.line, error.column
+    if token.type == "$END" and previous is not None:
+        line, column = previous.end_line, previous.end_column
+    if not isinstance(line, int) or line < 1:
+        line, column = 1, 1
+    return DeriveError(_syntax_message(token, expected, previous), source, line, column)
+
+
+def _describe(token) -> str:
+    if token.type == "$END":
+        return "the end of the input"
+    if token.type == "_SEP":
+        return "the end of the line" if token == "\n" else "';'"
+    return repr(str(token))
+
+
+def _syntax_message(token, expected: set, previous) -> str:
+    after = f" after {_describe(previous)}" if previous is not None else ""
+    ends = token.type in ("$END", "_SEP")
+    if "DIMS" in expected:
+        return f"expected a size (scalar, N or M x N){after}, got {_describe(token)}"
+    if previous is not None and previous.type == "X":
+        return f"expected a size after 'x', got {_describe(token)}"
+    if "LPAR" in expected and "PLUS" not in expected:
+        return f"expected an expression{after}" + ("" if ends else f", got {_describe(token)}")
+    if "EQUAL" in expected:
+        return (f"expected ':' (a declaration) or '=' (a definition){after}, "
+                f"got {_describe(token)}")
+    if "RPAR" in expected and ends:
+        return "missing ')'"
+    if previous is None or previous.type == "_SEP":
+        return (f"unexpected {_describe(token)}: a statement is a declaration `x : 4`, "
+                "a definition `v = W x` or `wrt W`")
+    if expected == {"NAME"} or expected == {"NAME", "COMMA"}:
+        return f"expected a name{after}, got {_describe(token)}"
+    return f"unexpected {_describe(token)}"
+
+
+def _check_depth(tree: Tree, fail) -> None:
+    """Refuse deeply nested expressions before anything walks them recursively."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        depth += _weight(node)
+        if depth > MAX_DEPTH:
+            raise fail(f"expression nested too deeply (more than {MAX_DEPTH} levels)", node)
+        stack.extend((child, depth) for child in node.children)
+
+
+def _weight(node: Tree) -> int:
+    """Levels a node adds to the finished tree: chains of binary or postfix ops nest."""
+    if node.data in ("hada", "frob"):
+        return len(node.children) // 2
+    if node.data == "postfix":
+        return len(node.children) - 1
+    return 1
+
+
+# ---------------------------------------------------------------- drafts
+
+
+@dataclass(frozen=True, eq=False)
+class _Draft:
+    """A node whose sizes are still being inferred; ``make`` builds it from finished kids."""
+
+    make: Callable[..., Expr]
+    kids: tuple
+    shape: tuple                    # two size-variable ids
+    at: tuple                       # (line, column) for errors about this node
+    text: str                       # as written, for messages
+    number: Fraction | None = None  # the value of a plain number
+
+
+@dataclass
+class _InputInfo:
+    shape: tuple
+    props: frozenset
+    declared: bool
+    line: int
+    column: int
+
+
+def _mul(factors) -> Expr:
+    """A flat product in order; adjacent numbers fold (``1/2`` is one factor).
+
+    A nested product is spliced in only where every step stays well shaped:
+    ``A (xᵀy)`` keeps its parentheses, since there ``xᵀy`` acts as a scalar.
+    """
+    flat, shape = [], None
+    for factor in factors:
+        parts = (factor,)
+        if isinstance(factor, Mul) and _fold(shape, factor.factors) is not None:
+            parts = factor.factors
+        shape = _fold(shape, parts) or shape
+        for f in parts:
+            if flat and isinstance(f, Number) and isinstance(flat[-1], Number):
+                flat[-1] = Number(flat[-1].value * f.value)
+            else:
+                flat.append(f)
+    flat = [f for f in flat if f != Number(1)] or flat[:1]
+    return flat[0] if len(flat) == 1 else Mul(tuple(flat))
+
+
+def _fold(shape, factors):
+    """The shape of ``shape · f₁ · f₂ …`` (shape None: nothing yet), or None if a step fails."""
+    try:
+        for f in factors:
+            shape = f.shape if shape is None else product_shape(shape, f.shape)
+    except ShapeError:
+        return None
+    return shape
+
+
+def _negate(x: Expr) -> Expr:
+    return Number(-x.value) if isinstance(x, Number) else _mul((Number(-1), x))
+
+
+def _add(terms) -> Expr:
+    flat = []
+    for term in terms:
+        flat.extend(term.terms if isinstance(term, Add) else (term,))
+    return Add(tuple(flat))
+
+
+def _inverse(x: Expr) -> Expr:
+    return Power(x, -1) if x.is_scalar else Inverse(x)
+
+
+def _rational(value: Fraction) -> Number:
+    return Number(sympy.Rational(value.numerator, value.denominator))
+
+
+def _first_token(node) -> Token:
+    while isinstance(node, Tree):
+        node = node.children[0]
+    return node
+
+
+def _last_token(node) -> Token:
+    while isinstance(node, Tree):
+        node = node.children[-1]
+    return node
+
+
+def _start(node) -> int:
+    return _first_token(node).start_pos
+
+
+def _end(node) -> int:
+    return _last_token(node).end_pos
+
+
+def _position(where) -> tuple:
+    """(line, column) of a token, of a tree's first token, or a pair as given."""
+    if isinstance(where, (Token, Tree)):
+        token = _first_token(where)
+        return token.line, token.column
+    return where
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+def _rows(sizes: Sizes, shape) -> str:
+    n = sizes.show(shape[0])
+    return "1 row" if n == "1" else f"{n} rows"
+
+
+def _convention(name: str) -> str:
+    """Kind of an undeclared input: W, Σ matrix; x vector; α, alpha, alpha_1 scalar."""
+    if "\u03b1" <= name[0] <= "\u03c9":
+        return "scalar"
+    match = re.fullmatch(r"([a-z]+)(?:_\w*|[0-9]+)?", name)
+    if match and match.group(1) in GREEK:
+        return "scalar"
+    return "vector" if name[0].islower() else "matrix"
+
+
+# ---------------------------------------------------------------- the reader
+
+
+class _Reader:
+    """Reads one chain text; holds the state shared by its passes."""
+
+    def __init__(self, text: str, source: Source):
+        self.text, self.source = text, source
+        self.sizes = Sizes()
+        self.inputs: dict[str, _InputInfo] = {}
+        self.size_names: dict[str, Token] = {}
+        self.names: dict[str, tuple] = {}       # declared or defined name -> (kind, token)
+        self.defined: dict[str, tuple] = {}     # defined name -> (index, token)
+        self.definitions: list = []             # (name token, rhs tree)
+        self.drafts: list[_Draft] = []          # one per definition read so far
+        self.wrt_tokens: list = []
+        self.wrt_line = 0
+        self.current = 0                        # index of the definition being read
+        self.symbols: dict[str, Symbol] = {}
+
+    def fail(self, message: str, where) -> DeriveError:
+        line, column = _position(where)
+        return DeriveError(message, self.source, line, column)
+
+    def where(self, token, here) -> str:
+        """``on line 7``, or ``at column 12`` when ``here`` is on the same line."""
+        here_line = _position(here)[0]
+        return f"at column {token.column}" if token.line == here_line else f"on line {token.line}"
+
+    def chain(self, wrt) -> Chain:
+        tree = _syntax_tree(self.text, self.source)
+        statements = tree.children
+        if not statements:
+            raise self.fail("the chain is empty: declare inputs and define an objective", (1, 1))
+        for statement in statements:
+            {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt}[statement.data](statement)
+        self.check_size_names()
+        for index, (name, rhs) in enumerate(self.definitions):
+            _check_depth(rhs, self.fail)
+            self.current = index
+            self.drafts.append(self.expr(rhs))
+        if not self.definitions:
+            raise self.fail("no definitions: the last definition is the objective", statements[-1])
+        wrt_symbols = self.wrt_names(wrt)
+        self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
+        return self.finish(wrt_symbols, wrt is not None and bool(wrt))
+
+    # ------------------------------------------------ first pass: names, sizes, wrt
+
+    def claim(self, token: Token, kind: str) -> str:
+        name = str(token)
+        if name in RESERVED:
+            raise self.fail(f"{name} is a function name and cannot name a variable", token)
+        if name == "I":
+            raise self.fail("I is the identity matrix and cannot name a variable", token)
+        if name in self.names:
+            earlier_kind, earlier = self.names[name]
+            raise self.fail(f"{name} is already {earlier_kind} {self.where(earlier, token)}", token)
+        self.names[name] = (kind, token)
+        return name
+
+    def declare(self, statement: Tree) -> None:
+        name_token, _colon, size, *properties = statement.children
+        name = self.claim(name_token, "declared")
+        shape = self.size(size)
+        props = self.properties(name, shape, properties)
+        self.inputs[name] = _InputInfo(shape, props, True, name_token.line, name_token.column)
+
+    def size(self, tree: Tree) -> tuple:
+        if tree.data == "scalar_size":
+            return self.sizes.scalar()
+        if tree.data == "dims_size":
+            token = tree.children[0]
+            rows, cols = re.fullmatch(r"([0-9]+|[A-Za-z])x(.+)", token).groups()
+            return (self.dim(rows, token, 0), self.dim(cols, token, len(rows) + 1))
+        dims = [self.dim(str(t), t) for t in tree.children]
+        return (dims[0], dims[1] if len(dims) == 2 else self.sizes.constant(1))
+
+    def dim(self, text: str, token: Token, offset: int = 0) -> int:
+        """A declared size: a positive whole number or a size symbol."""
+        at = (token.line, token.column + offset)
+        if not text[0].isdigit():
+            self.size_names.setdefault(text, Token("NAME", text, line=at[0], column=at[1]))
+            return self.sizes.symbol(text)
+        if "." in text or int(text[:19]) == 0:
+            raise self.fail(f"a size must be a positive whole number or a name, not {text}", at)
+        if len(text) > 18:
+            raise self.fail("size too large", at)
+        return self.sizes.constant(int(text))
+
+    def properties(self, name: str, shape: tuple, tokens) -> frozenset:
+        props = set()
+        for token in tokens:
+            prop = str(token)
+            if prop not in IMPLIES:
+                raise self.fail(f"unknown property {prop} (known: {', '.join(IMPLIES)})", token)
+            rows, cols = self.sizes.value(shape[0]), self.sizes.value(shape[1])
+            if prop in NEEDS_SQUARE and rows != cols:
+                raise self.fail(f"{prop} needs a square matrix, but {name} is "
+                                f"{self.sizes.show_shape(shape)}", token)
+            props |= IMPLIES[prop]
+        return frozenset(props)
+
+    def announce(self, statement: Tree) -> None:
+        name_token, rhs = statement.children
+        name = self.claim(name_token, "defined")
+        self.defined[name] = (len(self.definitions), name_token)
+        self.definitions.append((name_token, rhs))
+
+    def note_wrt(self, statement: Tree) -> None:
+        self.wrt_tokens.extend(statement.children)
+        self.wrt_line = self.wrt_line or statement.children[0].line
+
+    def check_size_names(self) -> None:
+        for name, (_kind, token) in self.names.items():
+            if name in self.size_names:
+                earlier = self.size_names[name]
+                raise self.fail(f"{name} names a size ({self.where(earlier, token)}) "
+                                "and cannot also name a variable", token)
+
+    # ------------------------------------------------ second pass: drafts with shapes
+
+    def draft(self, make, kids, shape, node, at=None, number=None) -> _Draft:
+        text = self.text[_start(node):_end(node)]
+        return _Draft(make, tuple(kids), shape, _position(at or node), text, number)
+
+    def number_draft(self, value: Fraction, node, at=None) -> _Draft:
+        return self.draft(lambda: _rational(value), (), self.sizes.scalar(), node, at, value)
+
+    def expr(self, node: Tree) -> _Draft:
+        return getattr(self, "read_" + node.data)(node)
+
+    def read_name(self, node: Tree) -> _Draft:
+        token = node.children[0]
+        name = str(token)
+        if name in RESERVED:
+            raise self.fail(f"{name} is a function: write {name}(…)", token)
+        if name == "I":
+            n = self.sizes.fresh()
+            return self.draft(lambda: Identity(self.sizes.size(n)), (), (n, n), node)
+        shape = self.lookup(name, token)
+        return self.draft(lambda: self.symbols[name], (), shape, node)
+
+    def lookup(self, name: str, token: Token) -> tuple:
+        """The shape of a name used on the current line, creating inputs by convention."""
+        if name in self.defined:
+            index, defined_at = self.defined[name]
+            if index == self.current:
+                raise self.fail(f"{name} is used in its own definition", token)
+            if index > self.current:
+                raise self.fail(f"{name} is defined {self.where(defined_at, token)}, "
+                                "after its use here", token)
+            return self.drafts[index].shape
+        if name in self.size_names:
+            earlier = self.size_names[name]
+            raise self.fail(f"{name} is a size ({self.where(earlier, token)}), not a variable", token)
+        if name not in self.inputs:
+            shape = self.convention_shape(_convention(name))
+            self.inputs[name] = _InputInfo(shape, frozenset(), False, token.line, token.column)
+        return self.inputs[name].shape
+
+    def convention_shape(self, kind: str) -> tuple:
+        if kind == "scalar":
+            return self.sizes.scalar()
+        cols = self.sizes.constant(1) if kind == "vector" else self.sizes.fresh()
+        return (self.sizes.fresh(), cols)
+
+    def read_number(self, node: Tree) -> _Draft:
+        token = node.children[0]
+        if token.type == "HALF":
+            return self.number_draft(Fraction(1, 2), node)
+        if token == "1" and not _SLASH_NEXT.match(self.text, token.end_pos):
+            n = self.sizes.fresh()
+
+            def ones():     # the ones vector; of length 1 it is the number 1
+                size = self.sizes.size(n)
+                return Number(1) if size == 1 else Ones(size)
+            return self.draft(ones, (), (n, self.sizes.constant(1)), node)
+        if len(token) > 100:
+            raise self.fail("number too long", token)
+        return self.number_draft(Fraction(str(token)), node)
+
+    def read_paren(self, node: Tree) -> _Draft:
+        inner = self.expr(node.children[1])
+        return replace(inner, text=self.text[_start(node):_end(node)])
+
+    def read_neg(self, node: Tree) -> _Draft:
+        operand = self.expr(node.children[1])
+        if operand.number is not None:
+            return self.number_draft(-operand.number, node)
+        return self.draft(_negate, (operand,), operand.shape, node)
+
+    def read_sum(self, node: Tree) -> _Draft:
+        items = node.children
+        terms, signs = [self.expr(items[0])], [True]
+        shape = terms[0].shape
+        for i in range(1, len(items), 2):
+            op, term = items[i], self.expr(items[i + 1])
+            if not self.sizes.unify_shapes(shape, term.shape):
+                left = _quote(self.text[_start(node):_end(items[i - 1])])
+                raise self.fail(f"{left} {op} {_quote(term.text)}: {left} is "
+                                f"{self.sizes.show_shape(shape)} but {_quote(term.text)} is "
+                                f"{self.sizes.show_shape(term.shape)}", op)
+            terms.append(term)
+            signs.append(op.type == "PLUS")
+        make = lambda *ts: _add(t if plus else _negate(t) for t, plus in zip(ts, signs))
+        return self.draft(make, terms, shape, node)
+
+    def read_product(self, node: Tree) -> _Draft:
+        items = node.children
+        factors = [self.expr(items[0])]
+        shape, left_end, i = factors[0].shape, _end(items[0]), 1
+        while i < len(items):
+            op = items[i] if isinstance(items[i], Token) else None
+            right_node = items[i + 1] if op else items[i]
+            i += 2 if op else 1
+            right = self.expr(right_node)
+            if op == "/":
+                right = self.reciprocal(right, op, right_node)
+            shape = self.times(shape, right, (_start(node), left_end), op or right_node,
+                               _end(right_node))
+            factors.append(right)
+            left_end = _end(right_node)
+        return self.draft(lambda *fs: _mul(fs), factors, shape, node)
+
+    def times(self, left_shape, right: _Draft, left_span: tuple, at, end: int) -> tuple:
+        """Shape of a product; a factor acts as a scalar only if surely 1×1 already."""
+        sizes = self.sizes
+        if sizes.is_scalar(left_shape):
+            return right.shape
+        if sizes.is_scalar(right.shape):
+            return left_shape
+        if not sizes.unify(left_shape[1], right.shape[0]):
+            whole = _quote(self.text[left_span[0]:end])
+            left = _quote(self.text[slice(*left_span)])
+            raise self.fail(f"{whole}: {left} is {sizes.show_shape(left_shape)} but "
+                            f"{_quote(right.text)} has {_rows(sizes, right.shape)}", at)
+        return (left_shape[0], right.shape[1])
+
+    def reciprocal(self, divisor: _Draft, op: Token, node) -> _Draft:
+        """``/ k``: a number becomes 1/k; any other divisor must be a scalar."""
+        if divisor.number is not None:
+            if divisor.number == 0:
+                raise self.fail("division by zero", op)
+            return self.number_draft(1 / divisor.number, node)
+        if not self.sizes.unify_shapes(divisor.shape, self.sizes.scalar()):
+            raise self.fail(f"cannot divide by {_quote(divisor.text)}, which is "
+                            f"{self.sizes.show_shape(divisor.shape)}", op)
+        return self.draft(lambda x: Power(x, -1), (divisor,), divisor.shape, node, op)
+
+    def read_hada(self, node: Tree) -> _Draft:
+        return self.binary_chain(node, same_shape=True)
+
+    def read_frob(self, node: Tree) -> _Draft:
+        return self.binary_chain(node, same_shape=False)
+
+    def binary_chain(self, node: Tree, same_shape: bool) -> _Draft:
+        """``a ∘ b ./ c`` or ``a : b``, left-associative, operands of equal shapes."""
+        items = node.children
+        left = self.expr(items[0])
+        for op, item in zip(items[1::2], items[2::2]):
+            if op == "⊗":
+                raise self.fail("not supported yet: Kronecker product", op)
+            right = self.expr(item)
+            text = self.text[_start(node):_end(item)]
+            if not self.sizes.unify_shapes(left.shape, right.shape):
+                raise self.fail(f"{_quote(text)}: {_quote(left.text)} is "
+                                f"{self.sizes.show_shape(left.shape)} but {_quote(right.text)} is "
+                                f"{self.sizes.show_shape(right.shape)}", op)
+            make = _BINARY[str(op)]
+            shape = left.shape if same_shape else self.sizes.scalar()
+            left = _Draft(make, (left, right), shape, _position(op), text)
+        return left
+
+    # ------------------------------------------------ postfix operators and functions
+
+    def read_postfix(self, node: Tree) -> _Draft:
+        draft = self.expr(node.children[0])
+        for token in node.children[1:]:
+            draft = self.postfix(draft, token, self.text[_start(node):_end(token)])
+        return draft
+
+    def postfix(self, operand: _Draft, token: Token, text: str) -> _Draft:
+        kind = _postfix_kind(str(token))
+        if kind is None:
+            raise self.fail(f"after '^' write T, -1, -T or a whole number, not {token[1:]!r}"
+                            if len(token) > 1 else "after '^' write T, -1, -T or a whole number",
+                            token)
+        at = _position(token)
+        if kind == "T":
+            if operand.number is not None:
+                return replace(operand, text=text)
+            return _Draft(Transpose, (operand,), operand.shape[::-1], at, text)
+        if kind == "-T":
+            inverse = self.power(operand, -1, token, text)
+            if inverse.number is not None:
+                return inverse
+            return _Draft(Transpose, (inverse,), inverse.shape[::-1], at, text)
+        return self.power(operand, kind, token, text)
+
+    def power(self, operand: _Draft, k: int, token: Token, text: str) -> _Draft:
+        if abs(k) > MAX_EXPONENT:
+            raise self.fail(f"exponent too large: at most {MAX_EXPONENT}", token)
+        at = _position(token)
+        if operand.number is not None:
+            if operand.number == 0 and k < 0:
+                raise self.fail("division by zero", token)
+            value = operand.number ** k
+            return _Draft(lambda: _rational(value), (), operand.shape, at, text, value)
+        if not self.sizes.is_scalar(operand.shape):
+            what = "the inverse" if k == -1 else "a matrix power"
+            self.require_square(operand, what, token)
+        make = _inverse if k == -1 else (lambda x: Power(x, k))
+        return _Draft(make, (operand,), operand.shape, at, text)
+
+    def require_square(self, operand: _Draft, what: str, at) -> None:
+        if not self.sizes.unify(operand.shape[0], operand.shape[1]):
+            raise self.fail(f"{what} needs a square matrix, but {_quote(operand.text)} is "
+                            f"{self.sizes.show_shape(operand.shape)}", at)
+
+    def read_call(self, node: Tree) -> _Draft:
+        token, args = _call_parts(node)
+        name = str(token).strip()
+        if name in UNSUPPORTED:
+            raise self.fail(f"not supported yet: {name}", token)
+        if name not in FUNCTIONS:
+            raise self.fail(f"unknown function {name} (for a product, put a space: "
+                            f"{name} (…))", token)
+        if len(args) != 1:
+            raise self.fail(f"{name} takes one argument, got {len(args)}", token)
+        if name == "log" and _is_call(args[0], "det"):
+            name, args = "logdet", _call_parts(args[0])[1]
+        operand = self.expr(args[0])
+        return self.function(name, operand, token, node)
+
+    def function(self, name: str, operand: _Draft, token: Token, node: Tree) -> _Draft:
+        sizes = self.sizes
+        if name in ELEMENTWISE:
+            canonical = ALIASES[name]
+            return self.draft(lambda x: Apply(canonical, x), (operand,), operand.shape, node, token)
+        if name == "inv":
+            return replace(self.power(operand, -1, token, ""), text=self.text[_start(node):_end(node)])
+        if name == "Diag":
+            if not sizes.unify(operand.shape[1], sizes.constant(1)):
+                raise self.fail(f"Diag needs a vector, but {_quote(operand.text)} is "
+                                f"{sizes.show_shape(operand.shape)}", token)
+            return self.draft(Diag, (operand,), (operand.shape[0],) * 2, node, token)
+        self.require_square(operand, name, token)
+        if name == "diag":
+            return self.draft(DiagPart, (operand,), (operand.shape[0], sizes.constant(1)), node, token)
+        make = {"tr": Trace, "det": Det, "logdet": LogDet}[name]
+        return self.draft(make, (operand,), sizes.scalar(), node, token)
+
+    # ------------------------------------------------ wrt, and the finished chain
+
+    def wrt_names(self, override) -> tuple:
+        """The inputs to differentiate with respect to, from ``--wrt`` or the ``wrt`` line."""
+        if override:
+            names = [n for item in override for n in re.split(r"[,\s]+", item) if n]
+            entries = [(name, None) for name in names]
+        else:
+            entries = [(str(t), t) for t in self.wrt_tokens]
+        if not entries:
+            last = self.definitions[-1][0]
+            raise self.fail("nothing to differentiate with respect to: add a line `wrt W` "
+                            "or pass --wrt", (last.line, 1))
+        chosen = []
+        for name, token in entries:
+            self.check_wrt(name, token)
+            if name not in chosen:
+                chosen.append(name)
+        return tuple(chosen)
+
+    def check_wrt(self, name: str, token) -> None:
+        problem = None
+        if name in self.defined:
+            defined_at = self.defined[name][1]
+            problem = f"{name} is defined on line {defined_at.line}; wrt needs an input"
+        elif name not in self.inputs:
+            problem = f"{name} is not an input of this chain"
+        if problem and token is None:
+            raise DeriveError(f"--wrt {name}: {problem}", self.source)
+        if problem:
+            raise self.fail(f"wrt {name}: {problem}", token)
+
+    def finish(self, wrt_names: tuple, overridden: bool) -> Chain:
+        inputs = []
+        for name, info in self.inputs.items():
+            symbol = Symbol(name, self.sizes.shape(info.shape), props=info.props)
+            self.symbols[name] = symbol
+            inputs.append(Input(symbol, info.declared, info.line, info.column))
+        inputs.sort(key=lambda item: (item.line, item.column))
+        definitions = [self.define(name, rhs, draft)
+                       for (name, rhs), draft in zip(self.definitions, self.drafts)]
+        objective = definitions[-1]
+        if not objective.expr.is_scalar:
+            rows, cols = objective.expr.shape
+            raise self.fail(f"the objective {objective.symbol.name} must be a scalar, "
+                            f"but it is {rows}×{cols}", (objective.line, objective.column))
+        return Chain(inputs=tuple(inputs), definitions=tuple(definitions),
+                     wrt=tuple(self.symbols[n] for n in wrt_names), title=_title(self.text),
+                     source=self.source, wrt_line=0 if overridden else self.wrt_line)
+
+    def define(self, name_token: Token, rhs: Tree, draft: _Draft) -> Definition:
+        expr = self.build(draft)
+        name = str(name_token)
+        symbol = Symbol(name, expr.shape, props=properties_of(expr))
+        self.symbols[name] = symbol
+        return Definition(symbol, expr, name_token.line, name_token.column,
+                          _position(rhs)[1])
+
+    def build(self, draft: _Draft) -> Expr:
+        """The finished node; a shape error the drafts missed is placed at its operator."""
+        kids = [self.build(kid) for kid in draft.kids]
+        try:
+            return draft.make(*kids)
+        except ShapeError as error:
+            raise self.fail(str(error), draft.at) from None
+
+
+def _postfix_kind(token: str):
+    """``'T'``, ``'-T'``, an integer exponent, or None for an exponent we cannot read."""
+    fixed = {"'": "T", "ᵀ": "T", "²": 2, "³": 3, "⁻¹": -1, "⁻ᵀ": "-T"}
+    if token in fixed:
+        return fixed[token]
+    body = "".join(token[1:].split()).removeprefix("{").removesuffix("}")
+    if body in ("T", "\\top", "\\intercal", "⊤"):
+        return "T"
+    if body in ("-T", "-\\top", "-\\intercal", "-⊤"):
+        return "-T"
+    if re.fullmatch(r"-?[0-9]+", body):
+        return int(body) if len(body) < 10 else 10 ** 9
+    return None
+
+
+def _call_parts(node: Tree) -> tuple:
+    """The function-name token and the argument trees of a call."""
+    return node.children[0], [c for c in node.children if isinstance(c, Tree)]
+
+
+def _is_call(node, name: str) -> bool:
+    return (isinstance(node, Tree) and node.data == "call"
+            and str(node.children[0]).strip() == name and len(_call_parts(node)[1]) == 1)
+
+
+def _title(text: str) -> str | None:
+    for line in text.split("\n"):
+        if "#" in line:
+            match = _TITLE.match(line[line.index("#"):])
+            if match:
+                return match.group(1)
+    return None

@@ -1,0 +1,304 @@
+"""Printers: expression trees to LaTeX and to plain Unicode text, by dispatch.
+
+One ``_print_<Node>`` method per node type; notation lives in ``LatexPrinter`` and the
+``TextPrinter`` subclass changes only what differs.  Terms print in the order they
+arose (``S - S^2``), never re-sorted.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy
+
+from . import expr as E
+from .functions import ELEMENTWISE
+
+# binding strength, loosest first (the input language's precedence)
+ADD, FROBENIUS, PRODUCT, HADAMARD, POSTFIX, ATOM = range(6)
+
+GREEK = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
+    "rho sigma tau upsilon phi chi psi omega"
+).split()
+UNICODE_GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψω", GREEK))
+UNICODE_GREEK.update(zip("ΓΔΘΛΞΠΣΥΦΨΩ", "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split()))
+LATEX_GREEK_CAPITALS = {g.capitalize() for g in GREEK} & set(UNICODE_GREEK.values())
+SUPERSCRIPT = str.maketrans("0123456789-T", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ")
+
+
+class LatexPrinter:
+    """Expression → LaTeX, e.g. ``(S-S^2)(s-y)x^T:dW``."""
+
+    differential_prefix = "d"
+    circ = r"\circ "
+    oslash = r"\oslash "
+    colon = ":"
+    minus = "-"
+    plus = "+"
+    thin = r"\,"
+
+    def __init__(self, differential_prefix: str | None = None):
+        if differential_prefix is not None:
+            self.differential_prefix = differential_prefix
+
+    def doprint(self, expr: E.Expr) -> str:
+        return self.print(expr, ADD)
+
+    def print(self, expr: E.Expr, context: int) -> str:
+        text = getattr(self, "_print_" + type(expr).__name__)(expr)
+        return self.paren(text) if precedence(expr) < context else text
+
+    def paren(self, text: str) -> str:
+        return f"({text})"
+
+    # ---- leaves
+
+    def name(self, name: str) -> str:
+        base, _, sub = name.partition("_")
+        digits = re.fullmatch(r"([A-Za-z]+?)(\d+)", base)
+        if not sub and digits:
+            base, sub = digits.groups()
+        base = self.letter(base)
+        return f"{base}_{{{self.letter(sub)}}}" if sub else base
+
+    def letter(self, word: str) -> str:
+        word = UNICODE_GREEK.get(word, word)
+        if word in GREEK or word in LATEX_GREEK_CAPITALS:
+            return "\\" + word
+        return word if len(word) == 1 else rf"\mathrm{{{word}}}"
+
+    def _print_Symbol(self, e):
+        return self.name(e.name)
+
+    def _print_Differential(self, e):
+        return self.differential_prefix + self.name(e.of.name)
+
+    def _print_Number(self, e):
+        value = e.value
+        if value.q != 1:
+            sign = "-" if value < 0 else ""
+            return rf"{sign}\frac{{{abs(value.p)}}}{{{value.q}}}"
+        return str(value)
+
+    def _print_Zero(self, e):
+        return "0"
+
+    def _print_Identity(self, e):
+        return "I"
+
+    def _print_Ones(self, e):
+        return r"\mathbf{1}"
+
+    # ---- sums and products
+
+    def _print_Add(self, e):
+        out = self.print(e.terms[0], ADD)
+        for term in e.terms[1:]:
+            negated = negation_of(term)
+            if negated is not None:
+                out += f" {self.minus} " + self.print(negated, ADD + 1)
+            else:
+                out += f" {self.plus} " + self.print(term, ADD + 1)
+        return out
+
+    def _print_Mul(self, e):
+        numerator, denominator = split_fraction(e.factors)
+        if denominator:
+            return self.fraction(numerator, denominator)
+        return self.product(e.factors)
+
+    def product(self, factors) -> str:
+        coefficient, rest = leading_number(factors)
+        if not rest:
+            return self._print_Number(E.Number(coefficient))
+        out = {1: "", -1: self.minus}.get(coefficient)
+        if out is None:
+            out = self._print_Number(E.Number(coefficient))
+        previous = None
+        for factor in rest:
+            context = HADAMARD + 1 if isinstance(factor, E.Hadamard) else PRODUCT + 1
+            piece = self.print(factor, context)
+            if previous is not None:
+                out += self.joiner(previous, factor)
+            out = glue(out, piece)
+            previous = factor
+        return out
+
+    def joiner(self, left, right) -> str:
+        """``dW\\,x`` and ``(S-S^2)\\,dv`` as the seed writes them; ``Wx`` otherwise."""
+        if any(isinstance(f, E.Differential) or self.is_wide(f) for f in (left, right)):
+            return self.thin
+        return ""
+
+    def is_wide(self, e) -> bool:
+        return isinstance(e, E.Symbol) and self.name(e.name).startswith(r"\mathrm")
+
+    def fraction(self, numerator, denominator) -> str:
+        top = self.product(numerator) if numerator else "1"
+        bottom = self.product(denominator)
+        return rf"\frac{{{top}}}{{{bottom}}}"
+
+    def _print_Frobenius(self, e):
+        return self.print(e.left, FROBENIUS + 1) + self.colon + self.print(e.right, FROBENIUS + 1)
+
+    def _print_Hadamard(self, e):
+        return self.print(e.left, HADAMARD) + self.circ + self.print(e.right, HADAMARD + 1)
+
+    def _print_HadamardDivide(self, e):
+        if e.is_scalar:
+            return self.fraction((e.left,), (e.right,))
+        return self.print(e.left, HADAMARD) + self.oslash + self.print(e.right, HADAMARD + 1)
+
+    # ---- postfix
+
+    def superscript(self, base: E.Expr, sup: str) -> str:
+        inner = self.print(base, ATOM)
+        return f"{inner}^{{{sup}}}" if len(sup) > 1 else f"{inner}^{sup}"
+
+    def _print_Transpose(self, e):
+        if isinstance(e.arg, E.Inverse):
+            return self.superscript(e.arg.arg, "-T")
+        return self.superscript(e.arg, "T")
+
+    def _print_Inverse(self, e):
+        return self.superscript(e.arg, "-1")
+
+    def _print_Power(self, e):
+        return self.superscript(e.arg, str(e.exponent))
+
+    # ---- functions
+
+    def call(self, name: str, arg: E.Expr) -> str:
+        return f"{name}({self.print(arg, ADD)})"
+
+    def _print_Trace(self, e):
+        return self.call(r"\mathrm{tr}", e.arg)
+
+    def _print_Det(self, e):
+        return self.call(r"\det", e.arg)
+
+    def _print_LogDet(self, e):
+        return self.call(r"\log\det", e.arg)
+
+    def _print_Apply(self, e):
+        return self.call(ELEMENTWISE[e.func].latex, e.arg)
+
+    def _print_Diag(self, e):
+        return self.call(r"\mathrm{Diag}", e.arg)
+
+    def _print_DiagPart(self, e):
+        return self.call(r"\mathrm{diag}", e.arg)
+
+
+class TextPrinter(LatexPrinter):
+    """Expression → Unicode text, e.g. ``(S − S²)(s − y)xᵀ : dW``."""
+
+    circ = " ∘ "
+    oslash = " ⊘ "
+    colon = " : "
+    minus = "−"
+    thin = " "
+
+    def letter(self, word: str) -> str:
+        return word
+
+    def name(self, name: str) -> str:
+        return name
+
+    def _print_Number(self, e):
+        return str(e.value)
+
+    def _print_Ones(self, e):
+        return "1"
+
+    def superscript(self, base, sup):
+        inner = self.print(base, ATOM)
+        return inner + sup.translate(SUPERSCRIPT)
+
+    def fraction(self, numerator, denominator):
+        top = self.product(numerator) if numerator else "1"
+        return f"{self.paren(top)}/{self.paren(self.product(denominator))}"
+
+    def call(self, name, arg):
+        name = {r"\mathrm{tr}": "tr", r"\det": "det", r"\log\det": "log det", r"\mathrm{Diag}": "Diag",
+                r"\mathrm{diag}": "diag"}.get(name, name.lstrip("\\"))
+        return f"{name}({self.print(arg, ADD)})"
+
+    def is_wide(self, e):
+        return isinstance(e, E.Symbol)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def precedence(e: E.Expr) -> int:
+    if isinstance(e, E.Add):
+        return ADD
+    if isinstance(e, E.Frobenius):
+        return FROBENIUS
+    if isinstance(e, E.Mul):
+        return PRODUCT
+    if isinstance(e, E.Number):
+        return ATOM if e.value >= 0 and e.value.q == 1 else PRODUCT
+    if isinstance(e, (E.Hadamard, E.HadamardDivide)):
+        return ATOM if e.is_scalar and isinstance(e, E.HadamardDivide) else HADAMARD
+    if isinstance(e, (E.Transpose, E.Inverse, E.Power)):
+        return POSTFIX
+    return ATOM
+
+
+def glue(left: str, right: str) -> str:
+    """Concatenate, keeping ``\\lambda w`` from becoming ``\\lambdaw``."""
+    if re.search(r"\\[A-Za-z]+$", left) and right[:1].isalpha():
+        return left + " " + right
+    return left + right
+
+
+def leading_number(factors):
+    """Split ``(2, A, B)`` into ``(2, [A, B])``; no number gives coefficient 1."""
+    coefficient = sympy.Integer(1)
+    rest = []
+    for f in factors:
+        if isinstance(f, E.Number) and not rest:
+            coefficient *= f.value
+        else:
+            rest.append(f)
+    return coefficient, rest
+
+
+def split_fraction(factors):
+    """Factors ``b^{-k}`` of a scalar product go below a fraction bar."""
+    denominator = [E.Power(f.arg, -f.exponent) if f.exponent != -1 else f.arg
+                   for f in factors if isinstance(f, E.Power) and f.exponent < 0]
+    if not denominator:
+        return list(factors), []
+    numerator = [f for f in factors if not (isinstance(f, E.Power) and f.exponent < 0)]
+    return numerator, denominator
+
+
+def negation_of(term: E.Expr):
+    """``x`` when ``term`` is ``-x`` (a product with a negative number in front)."""
+    if isinstance(term, E.Number) and term.value < 0:
+        return E.Number(-term.value)
+    if isinstance(term, E.Mul):
+        coefficient, rest = leading_number(term.factors)
+        if coefficient < 0 and rest:
+            if coefficient == -1:
+                return rest[0] if len(rest) == 1 else E.Mul(tuple(rest))
+            return E.Mul((E.Number(-coefficient), *rest))
+    return None
+
+
+def differential_prefix(chain) -> str:
+    """``d``, or ``\\mathrm{d}`` when a name would make ``dx`` ambiguous."""
+    names = {i.symbol.name for i in chain.inputs} | {d.symbol.name for d in chain.definitions}
+    clash = "d" in names or any("d" + n in names for n in names)
+    return r"\mathrm{d}" if clash else "d"
+
+
+def latex(expr: E.Expr, differential: str = "d") -> str:
+    return LatexPrinter(differential).doprint(expr)
+
+
+def text(expr: E.Expr) -> str:
+    return TextPrinter().doprint(expr)

@@ -1,0 +1,240 @@
+"""A Derivation becomes Markdown, LaTeX, JSON, NumPy or a plain-text verdict.
+
+Python builds plain data (strings from the printer, numbers from the check); the
+Jinja2 templates in ``templates/`` decide the layout.
+"""
+from __future__ import annotations
+
+import json
+from functools import lru_cache, partial
+
+import jinja2
+
+from . import printer
+from .derivation import Derivation
+from .expr import Differential, Hadamard, walk
+from .templates_path import template_dir
+
+FORMATS = ("markdown", "latex", "json", "numpy")
+FLAVORS = ("mse",)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["tex_escape"] = tex_escape
+    env.filters["sci"] = lambda x: f"{x:.1e}"
+    env.filters["tol"] = lambda x: f"{x:g}"
+    return env
+
+
+def render(derivation: Derivation, to: str = "markdown", flavor: str = "mse") -> str:
+    """The derivation in format ``to`` (one of FORMATS)."""
+    if to == "markdown":
+        return to_markdown(derivation, flavor)
+    if to == "latex":
+        return to_latex(derivation)
+    if to == "json":
+        return to_json(derivation)
+    if to == "numpy":
+        return to_numpy(derivation)
+    raise ValueError(f"unknown format {to!r}")
+
+
+def to_markdown(derivation: Derivation, flavor: str = "mse") -> str:
+    if flavor not in FLAVORS:
+        raise ValueError(f"unknown Markdown flavor {flavor!r}")
+    return _environment().get_template(f"markdown_{flavor}.md.j2").render(page(derivation))
+
+
+def to_latex(derivation: Derivation) -> str:
+    return _environment().get_template("latex.tex.j2").render(page(derivation))
+
+
+def to_numpy(derivation: Derivation) -> str:
+    from .numpy_code import to_numpy as generate
+    return generate(derivation)
+
+
+def to_verdict(derivation: Derivation) -> str:
+    """Every displayed line with its relative error; failing lines marked ✗."""
+    return _environment().get_template("verdict.txt.j2").render(page(derivation))
+
+
+def failure_sentences(derivation: Derivation) -> list:
+    """One ``file:line: …`` sentence per failing line of the numeric check."""
+    result = derivation.check
+    if result is None:
+        return []
+    name = derivation.chain.source.name if derivation.chain.source else "<-e>"
+    rows = {(row["block"], row["index"]): row for row in _rows(derivation)}
+    out = []
+    for verdict in result.failures:
+        row = rows.get((verdict.block, verdict.index), {"text": verdict.block})
+        where = f"{name}:{verdict.line}" if verdict.line else f"{name}"
+        step = "" if verdict.line else f" ({verdict.block} step {verdict.index + 1})"
+        note = f"; {verdict.note}" if verdict.note else ""
+        out.append(f"{where}: numeric check failed{step}: {row['text']} — relative error "
+                   f"{verdict.relative_error:.1e} > tolerance {_tolerance(result, verdict):g}{note}")
+    return out
+
+
+def to_json(derivation: Derivation) -> str:
+    """Steps, rules used, gradients and verdicts as JSON (one dict, built here)."""
+    chain = derivation.chain
+    tex = latex_printer(derivation)
+    data = {
+        "title": chain.title,
+        "source": chain.source.name if chain.source else None,
+        "inputs": [{"name": i.symbol.name, "shape": [str(s) for s in i.symbol.shape],
+                    "properties": sorted(i.symbol.props), "declared": i.declared}
+                   for i in chain.inputs],
+        "wrt": [w.name for w in chain.wrt],
+        "objective": derivation.objective.name,
+        "definitions": [
+            {"line": d.line, "symbol": d.symbol.name, "alias": d.is_alias,
+             "latex": f"{tex(d.symbol)} = {tex(d.expr)}",
+             "text": f"{printer.text(d.symbol)} = {printer.text(d.expr)}",
+             "differential": {"of": d.differential_of.name,
+                              "latex": _equation(tex, d.differential_of, d.differential),
+                              "text": _equation(printer.text, d.differential_of, d.differential)},
+             "rules": [str(r) for r in d.rules]}
+            for d in derivation.definitions],
+        "substitutions": [
+            {"latex": tex(s.expr), "text": printer.text(s.expr),
+             "eliminated": s.eliminated.name if s.eliminated is not None else None,
+             "rules": [str(r) for r in s.rules]}
+            for s in derivation.substitutions],
+        "gradients": [
+            {"wrt": g.wrt.name, "latex": tex(_shown(derivation, g)),
+             "text": printer.text(_shown(derivation, g)),
+             "factored": {"latex": tex(g.expr), "text": printer.text(g.expr)},
+             "expanded": None if g.expanded is None else
+             {"latex": tex(g.expanded), "text": printer.text(g.expanded)}}
+            for g in derivation.gradients],
+        "check": _check_data(derivation.check),
+        "warnings": [str(w) for w in derivation.warnings],
+        "options": derivation.options,
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+# ---------------------------------------------------------------- plain data for templates
+
+
+def page(derivation: Derivation) -> dict:
+    """Everything the templates read, as strings, numbers and lists."""
+    result = derivation.check
+    tex = latex_printer(derivation)
+    failed = {(v.block, v.index) for v in result.failures} if result else set()
+    definitions = [
+        {"lhs": tex(d.symbol), "rhs": tex(d.expr), "dlhs": tex(Differential(d.differential_of)),
+         "differential": tex(d.differential),
+         "failed": ("definition", i) in failed}
+        for i, d in enumerate(derivation.definitions)]
+    substitutions = [{"latex": tex(s.expr), "failed": ("substitution", i) in failed}
+                     for i, s in enumerate(derivation.substitutions)]
+    gradients = [{"label": _label(tex, derivation, g, latex=True),
+                  "latex": tex(_shown(derivation, g)),
+                  "failed": ("gradient", i) in failed}
+                 for i, g in enumerate(derivation.gradients)]
+    return {
+        "title": derivation.chain.title,
+        "objective": tex(Differential(derivation.objective)),
+        "definitions": definitions,
+        "substitutions": substitutions,
+        "gradients": gradients,
+        "uses_hadamard": _uses(derivation, Hadamard),
+        "check": _check_data(result),
+        "failures": failure_sentences(derivation),
+        "rows": _rows(derivation),
+        "warnings": [str(w) for w in derivation.warnings],
+    }
+
+
+def _rows(derivation: Derivation) -> list:
+    """Every displayed line in plain text, each with its verdict (if checked)."""
+    verdicts = {(v.block, v.index): v for v in derivation.check.verdicts} \
+        if derivation.check else {}
+    rows = []
+    for i, d in enumerate(derivation.definitions):
+        text = (f"{printer.text(d.symbol)} = {printer.text(d.expr)}  ⟹  "
+                f"{_equation(printer.text, d.differential_of, d.differential)}")
+        rows.append(_row("definition", i, f"line {d.line}", text, verdicts))
+    objective = printer.text(Differential(derivation.objective))
+    for i, s in enumerate(derivation.substitutions):
+        lhs = objective if i == 0 else " " * len(objective)
+        rows.append(_row("substitution", i, f"step {i + 1}", f"{lhs} = {printer.text(s.expr)}",
+                         verdicts))
+    for i, g in enumerate(derivation.gradients):
+        text = f"{_label(printer.text, derivation, g)} = {printer.text(_shown(derivation, g))}"
+        rows.append(_row("gradient", i, "gradient", text, verdicts))
+    for key, verdict in verdicts.items():
+        if not any((r["block"], r["index"]) == key for r in rows):
+            rows.append(_row(*key, verdict.block, verdict.note or verdict.block, verdicts))
+    return rows
+
+
+def _row(block, index, where, text, verdicts) -> dict:
+    verdict = verdicts.get((block, index))
+    return {"block": block, "index": index, "where": where, "text": text,
+            "checked": verdict is not None, "ok": verdict.ok if verdict else True,
+            "error": verdict.relative_error if verdict else None,
+            "note": verdict.note if verdict else ""}
+
+
+def _check_data(result) -> dict | None:
+    if result is None:
+        return None
+    return {"ok": result.ok, "seed": result.seed, "tolerance": result.tolerance,
+            "identity_tolerance": result.identity_tolerance, "directions": result.directions,
+            "sizes": {str(k): v for k, v in result.sizes.items()},
+            "worst_relative_error": result.worst,
+            "verdicts": [{"block": v.block, "index": v.index, "line": v.line,
+                          "relative_error": v.relative_error, "ok": v.ok, "note": v.note}
+                         for v in result.verdicts]}
+
+
+def _tolerance(result, verdict) -> float:
+    return result.identity_tolerance if verdict.block == "substitution" else result.tolerance
+
+
+def _shown(derivation: Derivation, gradient):
+    """The gradient as asked: expanded with ``--expand`` (when the sweep gave one)."""
+    if derivation.options.get("expand") and gradient.expanded is not None:
+        return gradient.expanded
+    return gradient.expr
+
+
+def latex_printer(derivation: Derivation):
+    """``printer.latex`` with ``\\mathrm{d}`` for differentials when ``d`` + name is ambiguous."""
+    return partial(printer.latex, differential=printer.differential_prefix(derivation.chain))
+
+
+def _label(print_, derivation: Derivation, gradient, latex: bool = False) -> str:
+    top, bottom = print_(derivation.objective), print_(gradient.wrt)
+    if latex:
+        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+    return f"∂{top}/∂{bottom}"
+
+
+def _equation(print_, symbol, expr) -> str:
+    return f"{print_(Differential(symbol))} = {print_(expr)}"
+
+
+def _uses(derivation: Derivation, node_type) -> bool:
+    exprs = [d.differential for d in derivation.definitions]
+    exprs += [d.expr for d in derivation.definitions]
+    return any(isinstance(n, node_type) for e in exprs for n in walk(e))
+
+
+_TEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                 "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                 "^": r"\textasciicircum{}"}
+
+
+def tex_escape(text: str) -> str:
+    """Plain text made safe for LaTeX's text mode."""
+    return "".join(_TEX_SPECIALS.get(c, c) for c in text)

@@ -1,0 +1,136 @@
+"""Chain → derivation: each definition's differential, then the reverse sweep.
+
+Substituting differentials from the objective backwards is reverse-mode
+differentiation: ``dE`` is kept as a sum ``Σ G_Z : dZ``; the variable defined last
+is eliminated first by substituting its differential ``dZ = ℓ_Z`` and moving the
+coefficients of ``ℓ_Z`` to the left of ``:`` (frobenius.py).  Each variable is
+visited once and its adjoint ``G_Z`` collects every use, so the cost is linear in
+the chain.  When only ``wrt`` differentials remain, ``dE = G_W : dW`` gives
+``∂E/∂W = G_W``.
+"""
+from __future__ import annotations
+
+from .chain import Chain, Definition
+from .derivation import DefinitionLine, Derivation, Gradient, SubstitutionLine
+from .diagonal import rewrite_with_aliases
+from .expr import Add, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
+from .frobenius import move_left
+from .rules import differentiate
+from .simplify import expand as expand_sums, simplify
+
+SUBSTITUTE = "substitute d{name}"
+IDENTIFICATION = "dE = G:dW ⟺ ∂E/∂W = G"
+
+
+def build(chain: Chain, expand: bool = False) -> Derivation:
+    """The derivation of ``chain`` (unchecked: check.py verifies it)."""
+    varying = varying_names(chain)
+    lines, linear = definition_lines(chain, varying)
+    substitutions, adjoints = reverse_sweep(chain, linear)
+    gradients, warnings = [], []
+    for w in chain.wrt:
+        g = adjoints.get(w.name, Zero(w.shape))
+        if isinstance(g, Zero):
+            warnings.append(f"{w.name} has no path to the objective {chain.objective.symbol.name}: "
+                            f"its gradient is 0")
+        gradients.append(Gradient(w, g, expand_sums(g)))
+    return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
+                      warnings=tuple(warnings), options={"expand": expand})
+
+
+def varying_names(chain: Chain) -> set:
+    """The wrt inputs and every definition that depends on one: their d is not 0."""
+    varying = {w.name for w in chain.wrt}
+    for definition in chain.definitions:
+        if any(isinstance(n, Symbol) and n.name in varying for n in walk(definition.expr)):
+            varying.add(definition.symbol.name)
+    return varying
+
+
+# ---------------------------------------------------------------- definition lines
+
+
+def definition_lines(chain: Chain, varying: set):
+    """One ``Y = f ⟹ dY = ℓ`` line per definition, and each variable's ``ℓ``."""
+    lines, linear, aliases = [], {}, {}
+    for definition in chain.definitions:
+        vector = aliased_vector(definition, linear)
+        if vector is None:
+            ell, rules = differentiate(definition.expr, lambda s: s.name in varying, definition.symbol)
+            linear[definition.symbol.name] = simplify(ell)
+            lines.append(DefinitionLine(definition.symbol, definition.expr, definition.symbol,
+                                        linear[definition.symbol.name], definition.line, rules))
+            continue
+        aliases[definition.expr] = definition.symbol
+        shown, rules = rewrite_with_aliases(linear[vector.name], aliases)
+        linear[vector.name] = shown
+        linear[definition.symbol.name] = simplify(Diag(_d(vector, varying)))
+        lines.append(DefinitionLine(definition.symbol, definition.expr, vector, shown,
+                                    definition.line, rules, is_alias=True))
+    return lines, linear
+
+
+def aliased_vector(definition: Definition, linear: dict):
+    """``s`` when the definition is ``S = Diag(s)`` of an already defined ``s``."""
+    e = definition.expr
+    if isinstance(e, Diag) and isinstance(e.arg, Symbol) and e.arg.name in linear:
+        return e.arg
+    return None
+
+
+def _d(symbol: Symbol, varying: set) -> Expr:
+    return Differential(symbol) if symbol.name in varying else Zero(symbol.shape)
+
+
+# ---------------------------------------------------------------- the sweep
+
+
+def reverse_sweep(chain: Chain, linear: dict):
+    """Substitution lines (each equal to dE) and the adjoint of every wrt input."""
+    first = linear[chain.objective.symbol.name]
+    lines = [SubstitutionLine(first)]
+    pending: dict = {}
+    rules = absorb(pending, Number(1), first)
+    for definition in reversed(chain.definitions[:-1]):
+        z = definition.symbol
+        if z.name not in pending:
+            continue
+        _, contributions = pending.pop(z.name)
+        g = simplify(_sum(contributions, z.shape))
+        if isinstance(g, Zero):
+            continue
+        shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
+        lines.append(SubstitutionLine(shown, z, rules + (SUBSTITUTE.format(name=z.name),)))
+        rules = absorb(pending, g, linear[z.name])
+    adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
+    final = _sum(pending_terms(pending), first.shape)
+    if pending and final != lines[-1].expr:
+        lines.append(SubstitutionLine(final, None, rules + (IDENTIFICATION,)))
+    return lines, adjoints
+
+
+def absorb(pending: dict, g: Expr, linear: Expr) -> tuple:
+    """Add the pieces of ``g : linear`` to the adjoints they feed; the rules used."""
+    used = []
+    for coefficient, symbol, rules in move_left(g, linear):
+        pending.setdefault(symbol.name, (symbol, []))[1].append(coefficient)
+        used.extend(r for r in rules if r not in used)
+    return tuple(used)
+
+
+def pending_terms(pending: dict) -> list:
+    return [pair(simplify(_sum(gs, sym.shape)), Differential(sym)) for sym, gs in pending.values()]
+
+
+def pair(g: Expr, linear: Expr) -> Expr:
+    """``G : ℓ``, written as a plain product when both are scalars."""
+    if g.is_scalar and linear.is_scalar:
+        return linear if g == Number(1) else Mul((g, linear))
+    return Frobenius(g, linear)
+
+
+def _sum(terms, shape) -> Expr:
+    terms = [t for t in terms if not isinstance(t, Zero)]
+    if not terms:
+        return Zero(shape)
+    return terms[0] if len(terms) == 1 else Add(tuple(terms))

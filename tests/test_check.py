@@ -1,0 +1,317 @@
+"""The numeric check on hand-built derivations: right ones pass, a wrong line fails alone."""
+import dataclasses
+
+import numpy as np
+import pytest
+import sympy
+
+from derive import expr as E
+from derive.chain import Chain, Definition, Input
+from derive.check import assign_sizes, check, draw_input, draw_point, _domain_failure
+from derive.derivation import Derivation, DefinitionLine, Gradient, SubstitutionLine
+from derive.errors import DeriveError
+from derive.evaluate import DomainError
+
+m, n, k = sympy.symbols("m n k")
+ONE = sympy.Integer(1)
+HALF = sympy.Rational(1, 2)
+
+
+def d(symbol):
+    return E.Differential(symbol)
+
+
+def minus(a, b):
+    return E.Add((a, E.neg(b)))
+
+
+def sym(name, rows, cols=ONE, props=()):
+    return E.Symbol(name, (rows, cols), props=frozenset(props))
+
+
+# ---------------------------------------------------------------- the seed, by hand
+
+W, x, y = sym("W", m, n), sym("x", n), sym("y", m)
+v, s, S, Eo = sym("v", m), sym("s", m), sym("S", m, m), E.Symbol("E")
+S_minus_S2 = minus(S, E.Power(S, 2))
+s_minus_y = minus(s, y)
+
+
+def seed_chain(alias=True):
+    definitions = [Definition(v, E.Mul((W, x)), 4), Definition(s, E.Apply("sigma", v), 5)]
+    if alias:
+        definitions.append(Definition(S, E.Diag(s), 6))
+    definitions.append(Definition(Eo, E.scale(HALF, E.Frobenius(s_minus_y, s_minus_y)), 7))
+    return Chain(inputs=(Input(W, True, 1), Input(x, True, 2), Input(y, True, 3)),
+                 definitions=tuple(definitions), wrt=(W,), wrt_line=8)
+
+
+def seed_derivation(ds=None, gradient=None, substitutions=None):
+    ds = ds or E.Hadamard(minus(s, E.Hadamard(s, s)), d(v))
+    lines = (
+        DefinitionLine(v, E.Mul((W, x)), v, E.Mul((d(W), x)), 4),
+        DefinitionLine(s, E.Apply("sigma", v), s, ds, 5),
+        DefinitionLine(S, E.Diag(s), s, E.Mul((S_minus_S2, d(v))), 6, is_alias=True),
+        DefinitionLine(Eo, seed_chain().definitions[-1].expr, Eo, E.Frobenius(s_minus_y, d(s)), 7),
+    )
+    G = E.Mul((S_minus_S2, s_minus_y, E.Transpose(x)))
+    substitutions = substitutions or (
+        SubstitutionLine(E.Frobenius(s_minus_y, d(s))),
+        SubstitutionLine(E.Frobenius(s_minus_y, E.Mul((S_minus_S2, d(v)))), s),
+        SubstitutionLine(E.Frobenius(E.Mul((S_minus_S2, s_minus_y)), E.Mul((d(W), x))), v),
+        SubstitutionLine(E.Frobenius(G, d(W))),
+    )
+    return Derivation(seed_chain(), lines, substitutions, (Gradient(W, gradient or G),))
+
+
+def failing(result):
+    return [(v.block, v.index) for v in result.failures]
+
+
+def test_seed_derivation_passes():
+    result = check(seed_derivation())
+    assert result.ok, result.failures
+    assert [v.block for v in result.verdicts] == ["definition"] * 4 + ["substitution"] * 4 + ["gradient"]
+    assert [v.line for v in result.verdicts if v.block == "definition"] == [4, 5, 6, 7]
+    assert result.worst < 1e-7
+    assert (result.seed, result.tolerance, result.identity_tolerance, result.directions) == \
+        (0, 1e-6, 1e-9, 3)
+    assert result.sizes == {"m": 2, "n": 3}
+
+
+def test_hadamard_form_without_alias_passes():
+    hadamard = E.Mul((E.Hadamard(minus(s, E.Hadamard(s, s)), s_minus_y), E.Transpose(x)))
+    base = seed_derivation(gradient=hadamard)
+    derivation = dataclasses.replace(
+        base, chain=seed_chain(alias=False),
+        definitions=tuple(l for l in base.definitions if not l.is_alias),
+        substitutions=(base.substitutions[0], SubstitutionLine(E.Frobenius(hadamard, d(W)))))
+    assert check(derivation).ok
+
+
+def test_wrong_sigmoid_rule_fails_on_that_definition_line():
+    """s∘s instead of s − s∘s, with substitution lines and gradient derived from it."""
+    wrong = E.Hadamard(E.Hadamard(s, s), d(v))
+    S2 = E.Power(S, 2)
+    G = E.Mul((S2, s_minus_y, E.Transpose(x)))
+    derivation = seed_derivation(ds=wrong, gradient=G, substitutions=(
+        SubstitutionLine(E.Frobenius(s_minus_y, d(s))),
+        SubstitutionLine(E.Frobenius(s_minus_y, E.Mul((S2, d(v)))), s),
+        SubstitutionLine(E.Frobenius(G, d(W))),
+    ))
+    result = check(derivation)
+    assert [f for f in failing(result) if f[0] != "gradient"] == [("definition", 1)]
+    assert ("gradient", 0) in failing(result)
+    bad = result.failures[0]
+    assert bad.line == 5 and bad.relative_error > 1e-2 and "ds" in bad.note
+
+
+def test_wrong_substitution_line_fails_alone():
+    base = seed_derivation()
+    subs = list(base.substitutions)
+    subs[2] = SubstitutionLine(E.Frobenius(E.Mul((S, s_minus_y)), E.Mul((d(W), x))), v)
+    result = check(dataclasses.replace(base, substitutions=tuple(subs)))
+    assert failing(result) == [("substitution", 2)]
+
+
+def test_line_that_forgets_a_term_fails():
+    """dv = 0 (no dW x) must fail: W is moved even when the line does not show dW."""
+    base = seed_derivation()
+    lines = list(base.definitions)
+    lines[0] = dataclasses.replace(lines[0], differential=E.Zero((m, ONE)))
+    result = check(dataclasses.replace(base, definitions=tuple(lines)))
+    assert ("definition", 0) in failing(result)
+
+
+# ---------------------------------------------------------------- xᵀAx: transposes, symmetry
+
+A_plain = sym("A", n, n)
+A_sym = sym("A", n, n, props=("symmetric",))
+
+
+def quadratic(A, dE, G):
+    """E = xᵀAx wrt x, with the given definition line and gradient."""
+    xv = sym("x", n)
+    q = E.Mul((E.Transpose(xv), A, xv))
+    chain = Chain(inputs=(Input(A, True, 1), Input(xv, True, 2)),
+                  definitions=(Definition(Eo, q, 3),), wrt=(xv,), wrt_line=4)
+    return Derivation(chain, (DefinitionLine(Eo, q, Eo, dE, 3),),
+                      (SubstitutionLine(dE), SubstitutionLine(E.Frobenius(G, d(xv)))),
+                      (Gradient(xv, G),))
+
+
+X_ = sym("x", n)
+FULL = E.Add((E.Mul((E.Transpose(d(X_)), A_plain, X_)), E.Mul((E.Transpose(X_), A_plain, d(X_)))))
+HALF_LINE = E.scale(2, E.Mul((E.Transpose(X_), A_plain, d(X_))))
+
+
+def test_quadratic_form_passes_with_both_terms():
+    G = E.Mul((E.Add((A_plain, E.Transpose(A_plain))), X_))
+    assert check(quadratic(A_plain, FULL, G)).ok
+
+
+def test_missing_transpose_in_gradient_fails_only_the_gradient():
+    G_wrong = E.Mul((E.Add((A_plain, A_plain)), X_))
+    result = check(quadratic(A_plain, FULL, G_wrong))
+    assert failing(result) == [("substitution", 1), ("gradient", 0)]
+    assert result.failures[-1].relative_error > 0.1
+
+
+def test_symmetric_shortcut_needs_the_declared_property():
+    G = E.scale(2, E.Mul((A_plain, X_)))
+    assert ("definition", 0) in failing(check(quadratic(A_plain, HALF_LINE, G)))
+    line = E.scale(2, E.Mul((E.Transpose(X_), A_sym, d(X_))))
+    assert check(quadratic(A_sym, line, E.scale(2, E.Mul((A_sym, X_))))).ok
+
+
+# ---------------------------------------------------------------- sizes and points
+
+
+def test_symbolic_sizes_get_distinct_values():
+    P, Q = sym("P", m, n), sym("Q", n, k)
+    chain = Chain(inputs=(Input(P, True, 1), Input(Q, True, 2)), definitions=(), wrt=())
+    sizes = assign_sizes(chain)
+    assert sorted(sizes.values()) == [2, 3, 4]
+    assert len(set(sizes.values())) == 3
+
+
+def test_sizes_avoid_literal_sizes():
+    P, Q = sym("P", sympy.Integer(2), n), sym("Q", n, m)
+    chain = Chain(inputs=(Input(P, True, 1), Input(Q, True, 2)), definitions=(), wrt=())
+    assert set(assign_sizes(chain).values()) == {3, 4}
+
+
+@pytest.mark.parametrize("strategy", ["normal", "abs", "shifted"])
+def test_properties_are_honoured(strategy):
+    rng = np.random.default_rng(3)
+    sizes = {n: 4}
+    spd = draw_input(sym("X", n, n, ("spd",)), sizes, rng, strategy)
+    assert np.allclose(spd, spd.T) and np.all(np.linalg.eigvalsh(spd) > 0)
+    symmetric = draw_input(sym("X", n, n, ("symmetric",)), sizes, rng, strategy)
+    assert np.allclose(symmetric, symmetric.T)
+    assert np.all(draw_input(sym("p", n, ONE, ("positive",)), sizes, rng, strategy) > 0)
+    assert np.all(draw_input(E.Symbol("lam", props=frozenset({"positive"})), sizes, rng, strategy) > 0)
+    invertible = draw_input(sym("X", n, n, ("invertible",)), sizes, rng, strategy)
+    assert abs(np.linalg.det(invertible)) > 1e-3
+
+
+def logdet_derivation(X):
+    chain = Chain(inputs=(Input(X, True, 1),), definitions=(Definition(Eo, E.LogDet(X), 2),),
+                  wrt=(X,), wrt_line=3)
+    G = E.Transpose(E.Inverse(X))
+    return Derivation(chain, (DefinitionLine(Eo, E.LogDet(X), Eo, E.Frobenius(G, d(X)), 2),),
+                      (SubstitutionLine(E.Frobenius(G, d(X))),), (Gradient(X, G),))
+
+
+def test_spd_logdet_passes_at_the_first_point():
+    X = sym("X", n, n, ("spd",))
+    result = check(logdet_derivation(X))
+    assert result.ok and result.sizes == {"n": 2}
+    point = draw_point(logdet_derivation(X).chain, {n: 2}, np.random.default_rng(0))
+    assert np.all(np.linalg.eigvalsh(point["X"]) > 0)
+
+
+def test_logdet_of_an_undeclared_matrix_redraws_until_the_determinant_is_positive():
+    assert check(logdet_derivation(sym("X", n, n))).ok
+
+
+def log_derivation(argument):
+    """l = log(argument); E = 1 : l, wrt x."""
+    xv, l = sym("x", n), sym("l", n)
+    chain = Chain(inputs=(Input(xv, True, 1),),
+                  definitions=(Definition(l, E.Apply("log", argument), 2),
+                               Definition(Eo, E.Frobenius(E.Ones(n), l), 3)), wrt=(xv,))
+    dl = E.HadamardDivide(E.Differential(xv) if argument == xv else
+                          E.Hadamard(E.scale(-2, xv), d(xv)), argument)
+    G = E.HadamardDivide(E.Ones(n), xv) if argument == xv else E.HadamardDivide(
+        E.scale(2, E.Ones(n)), xv)
+    return Derivation(chain, (DefinitionLine(l, E.Apply("log", argument), l, dl, 2),
+                              DefinitionLine(Eo, chain.definitions[1].expr, Eo,
+                                             E.Frobenius(E.Ones(n), d(l)), 3)),
+                      (SubstitutionLine(E.Frobenius(E.Ones(n), d(l))),
+                       SubstitutionLine(E.Frobenius(G, d(xv)))), (Gradient(xv, G),))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_log_of_a_vector_redraws_to_positive_entries(seed):
+    assert check(log_derivation(sym("x", n)), seed=seed).ok
+
+
+def test_log_outside_its_domain_everywhere_is_an_input_error_naming_the_line():
+    xv = sym("x", n)
+    with pytest.raises(DeriveError) as info:
+        check(log_derivation(E.neg(E.Hadamard(xv, xv))))
+    assert info.value.exit_code == 2
+    assert info.value.line == 2
+    assert "log on line 2 needs positive entries" in info.value.message
+
+
+def test_domain_failure_on_an_input_suggests_a_property():
+    X = sym("X", n, n)
+    chain = logdet_derivation(X).chain
+    error = DomainError("log det", "a positive determinant", X)
+    error.definition = chain.definitions[0]
+    message = _domain_failure(chain, error).message
+    assert message == "log det on line 2 needs a positive determinant: declare X : n x n spd"
+
+
+# ---------------------------------------------------------------- several wrt, scalars
+
+
+def two_layer(G1=None):
+    W1, W2, xv, yv = sym("W1", m, n), sym("W2", k, m), sym("x", n), sym("y", k)
+    a, h, u = sym("a", m), sym("h", m), sym("u", k)
+    u_y = minus(u, yv)
+    defs = (Definition(a, E.Mul((W1, xv)), 5), Definition(h, E.Apply("tanh", a), 6),
+            Definition(u, E.Mul((W2, h)), 7),
+            Definition(Eo, E.scale(HALF, E.Frobenius(u_y, u_y)), 8))
+    chain = Chain(inputs=tuple(Input(z, True, i) for i, z in enumerate((W1, W2, xv, yv), 1)),
+                  definitions=defs, wrt=(W1, W2), wrt_line=9)
+    dh = E.Hadamard(minus(E.Ones(m), E.Hadamard(h, h)), d(a))
+    lines = (DefinitionLine(a, defs[0].expr, a, E.Mul((d(W1), xv)), 5),
+             DefinitionLine(h, defs[1].expr, h, dh, 6),
+             DefinitionLine(u, defs[2].expr, u, E.Add((E.Mul((d(W2), h)), E.Mul((W2, d(h))))), 7),
+             DefinitionLine(Eo, defs[3].expr, Eo, E.Frobenius(u_y, d(u)), 8))
+    G2 = E.Mul((u_y, E.Transpose(h)))
+    G1 = G1 or E.Mul((E.Hadamard(minus(E.Ones(m), E.Hadamard(h, h)),
+                                 E.Mul((E.Transpose(W2), u_y))), E.Transpose(xv)))
+    subs = (SubstitutionLine(E.Frobenius(u_y, d(u))),
+            SubstitutionLine(E.Add((E.Frobenius(G1, d(W1)), E.Frobenius(G2, d(W2))))))
+    return Derivation(chain, lines, subs, (Gradient(W1, G1), Gradient(W2, G2)))
+
+
+def test_two_wrt_pass_jointly():
+    result = check(two_layer())
+    assert result.ok
+    assert len(set(result.sizes.values())) == 3
+
+
+def test_wrong_gradient_is_localised_to_its_variable():
+    W2, xv, yv, u = sym("W2", k, m), sym("x", n), sym("y", k), sym("u", k)
+    wrong = E.Mul((E.Transpose(W2), minus(u, yv), E.Transpose(xv)))   # forgot 1 − h∘h
+    result = check(two_layer(G1=wrong))
+    assert ("gradient", 0) in failing(result) and ("gradient", 1) not in failing(result)
+    assert "∂E/∂W1 alone" in result.failures[-1].note
+
+
+def test_scalar_wrt():
+    lam, xv = E.Symbol("lam", props=frozenset({"positive"})), sym("x", n)
+    expr = E.Mul((lam, E.Frobenius(xv, xv)))
+    chain = Chain(inputs=(Input(lam, True, 1), Input(xv, True, 2)),
+                  definitions=(Definition(Eo, expr, 3),), wrt=(lam,))
+    line = E.Mul((d(lam), E.Frobenius(xv, xv)))
+    G = E.Frobenius(xv, xv)
+    derivation = Derivation(chain, (DefinitionLine(Eo, expr, Eo, line, 3),),
+                            (SubstitutionLine(line), SubstitutionLine(E.Mul((G, d(lam))))),
+                            (Gradient(lam, G),))
+    assert check(derivation).ok
+
+
+def test_seed_changes_the_point_not_the_verdict():
+    for seed in (1, 2, 42):
+        result = check(seed_derivation(), seed=seed)
+        assert result.ok and result.seed == seed
+
+
+def test_more_directions():
+    assert check(seed_derivation(), directions=5).directions == 5

@@ -1,0 +1,190 @@
+"""The generated NumPy module: it imports, and its gradient is the derived one."""
+import ast
+import importlib.util
+import re
+
+import numpy as np
+import pytest
+import sympy
+
+from derive import expr as E
+from derive.chain import Chain, Definition, Input
+from derive.derivation import Derivation, DefinitionLine, Gradient, SubstitutionLine
+from derive.errors import Source
+from derive.evaluate import evaluate
+from derive.numpy_code import NumpyPrinter, _environment, to_numpy
+from test_check import (A_plain, FULL, X_, Eo, d, log_derivation, logdet_derivation, quadratic,
+                        seed_derivation, sym, two_layer)
+from test_evaluate import CASES, DIAG_CASES, SIZES, V
+
+n = sympy.Symbol("n")
+
+
+def load(source, tmp_path, name="generated"):
+    path = tmp_path / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def numeric_gradient(objective, inputs, name, h=1e-5):
+    """Entry-by-entry central differences of ``objective`` (independent of derive)."""
+    base = np.asarray(inputs[name], dtype=float)
+    out = np.zeros(base.shape)
+    for index in np.ndindex(base.shape or (1,)):
+        moved = []
+        for sign in (1, -1):
+            value = base.copy()
+            if base.shape:
+                value[index] += sign * h
+            else:
+                value = base + sign * h
+            moved.append(objective(**{**inputs, name: value}))
+        out[index if base.shape else ()] = (moved[0] - moved[1]) / (2 * h)
+    return out
+
+
+def assert_matches_objective(module, inputs):
+    gradient = module.gradient(**inputs)
+    for name, value in gradient.items():
+        expected = numeric_gradient(module.objective, inputs, name)
+        assert np.shape(value) == np.shape(inputs[name])
+        error = np.linalg.norm(np.asarray(value) - expected) / np.linalg.norm(expected)
+        assert error < 1e-7, (name, error)
+
+
+def assert_no_numeric_differentiation(source):
+    tree = ast.parse(source)
+    gradient = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == "gradient")
+    calls = {node.func.id for node in ast.walk(gradient)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert "objective" not in calls
+    assert not re.search(r"\d[eE]-\d", source)
+    assert "eps" not in source
+
+
+rng = np.random.default_rng(7)
+
+
+def test_seed_gradient_matches_the_objective(tmp_path):
+    source = to_numpy(seed_derivation())
+    assert_no_numeric_differentiation(source)
+    assert source.splitlines()[1] == "" and "import numpy as np" in source
+    assert not re.search(r"^(import|from) (?!numpy)", source, re.M)
+    module = load(source, tmp_path)
+    inputs = {"W": rng.normal(size=(5, 4)), "x": rng.normal(size=4), "y": rng.normal(size=5)}
+    assert_matches_objective(module, inputs)
+    s = 1 / (1 + np.exp(-inputs["W"] @ inputs["x"]))
+    expected = np.outer((s - s * s) * (s - inputs["y"]), inputs["x"])
+    np.testing.assert_allclose(module.gradient(**inputs)["W"], expected, rtol=1e-12)
+
+
+def test_two_weight_matrices(tmp_path):
+    module = load(to_numpy(two_layer()), tmp_path)
+    inputs = {"W1": rng.normal(size=(3, 4)), "W2": rng.normal(size=(2, 3)),
+              "x": rng.normal(size=(4, 1)), "y": rng.normal(size=(2, 1))}
+    assert set(module.gradient(**inputs)) == {"W1", "W2"}
+    assert_matches_objective(module, inputs)
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 1)])
+def test_vector_wrt_keeps_the_shape_given(tmp_path, shape):
+    G = E.Mul((E.Add((A_plain, E.Transpose(A_plain))), X_))
+    module = load(to_numpy(quadratic(A_plain, FULL, G)), tmp_path, f"quad{len(shape)}")
+    inputs = {"A": rng.normal(size=(4, 4)), "x": rng.normal(size=shape)}
+    gradient = module.gradient(**inputs)["x"]
+    assert gradient.shape == shape
+    assert_matches_objective(module, inputs)
+
+
+def test_logdet_and_log(tmp_path):
+    module = load(to_numpy(logdet_derivation(sym("X", n, n, ("spd",)))), tmp_path, "ld")
+    a = rng.normal(size=(3, 3))
+    assert_matches_objective(module, {"X": a @ a.T + 3 * np.eye(3)})
+    module = load(to_numpy(log_derivation(sym("x", n))), tmp_path, "lg")
+    assert_matches_objective(module, {"x": np.abs(rng.normal(size=3)) + 0.5})
+
+
+def test_scalar_wrt_is_a_float_and_odd_names_still_work(tmp_path):
+    lam, vec = E.Symbol("lambda"), sym("np", n)
+    expr = E.Mul((E.Power(lam, 2), E.Frobenius(vec, vec)))
+    chain = Chain(inputs=(Input(lam, True, 1), Input(vec, True, 2)),
+                  definitions=(Definition(Eo, expr, 3),), wrt=(lam, vec),
+                  title='A """quoted""" title', source=Source("lambda : scalar\nnp : n\nE = lambda^2 np:np"))
+    G_lam = E.Mul((E.Number(2), lam, E.Frobenius(vec, vec)))
+    G_vec = E.Mul((E.Number(2), E.Power(lam, 2), vec))
+    derivation = Derivation(chain, (DefinitionLine(Eo, expr, Eo, E.Zero(), 3),),
+                            (SubstitutionLine(E.Zero()),), (Gradient(lam, G_lam), Gradient(vec, G_vec)))
+    source = to_numpy(derivation)
+    assert "# E = lambda^2 np:np" in source and "title" in source
+    module = load(source, tmp_path, "odd")
+    inputs = {"lambda": 1.5, "np": rng.normal(size=3)}
+    gradient = module.gradient(**inputs)
+    assert isinstance(gradient["lambda"], float) and gradient["np"].shape == (3,)
+    assert_matches_objective(module, inputs)
+
+
+def test_gradient_follows_the_displayed_expression(tmp_path):
+    """A wrong displayed gradient gives a wrong NumPy gradient: nothing is recomputed."""
+    wrong = E.Mul((E.Power(sym("S", sympy.Symbol("m"), sympy.Symbol("m")), 2),
+                   E.Add((sym("s", sympy.Symbol("m")), E.neg(sym("y", sympy.Symbol("m"))))),
+                   E.Transpose(sym("x", n))))
+    module = load(to_numpy(seed_derivation(gradient=wrong)), tmp_path, "wrong")
+    inputs = {"W": rng.normal(size=(5, 4)), "x": rng.normal(size=4), "y": rng.normal(size=5)}
+    expected = numeric_gradient(module.objective, inputs, "W")
+    assert np.linalg.norm(module.gradient(**inputs)["W"] - expected) > 1e-3
+
+
+# ---------------------------------------------------------------- the printer, node by node
+
+
+@pytest.fixture(scope="module")
+def helpers():
+    """Every helper the template can define, executed into one namespace."""
+    source = _environment().get_template("numpy.py.j2").render(
+        title="", chain_text=[], wrt="x", check=None, inputs=[("x", "x")],
+        keyword_arguments=True, sizes={}, objective_lines=[], objective="x",
+        gradient_lines=[], gradients=[],
+        helpers={"sigma", "frobenius", "trace", "det", "logdet", "diag", "diag_part"})
+    namespace = {}
+    exec(compile(source, "<helpers>", "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("node", [c[0] for c in CASES] + DIAG_CASES,
+                         ids=lambda c: type(c).__name__)
+def test_printed_code_evaluates_like_the_tree(node, helpers):
+    printer = NumpyPrinter()
+    code = printer.doprint(node)
+    namespace = {**helpers, **V, "_size_m": SIZES[sympy.Symbol("m")], "_size_n": SIZES[n]}
+    got = eval(code, namespace)
+    np.testing.assert_allclose(np.asarray(got, dtype=float) * np.ones((1, 1)),
+                               evaluate(node, V, sizes=SIZES), rtol=1e-10, atol=1e-12)
+
+
+def test_printer_reads_like_numpy():
+    W, x, s, y = sym("W", 3, n), sym("x", n), sym("s", 3), sym("y", 3)
+    p = NumpyPrinter()
+    assert p.doprint(E.Mul((W, x))) == "W @ x"
+    assert p.doprint(E.Inverse(sym("X", n, n))) == "np.linalg.inv(X)"
+    assert p.doprint(E.Apply("sigma", E.Mul((W, x)))) == "_sigma(W @ x)"
+    assert p.doprint(E.Add((s, E.neg(E.Hadamard(s, s))))) == "(s - (s * s))"
+    assert p.doprint(E.Transpose(E.Mul((W, x)))) == "(W @ x).T"
+    assert p.doprint(E.scale(sympy.Rational(1, 2), E.Frobenius(s, y))) == "0.5 * _frobenius(s, y)"
+    assert p.doprint(E.neg(x)) == "-x"
+    assert p.doprint(E.Mul((E.Number(-1), E.Transpose(x), x, W))) == "-(x.T @ x) * W"
+    assert p.doprint(E.Mul((W, x, E.Transpose(x), x))) == "np.linalg.multi_dot([W, x, x.T, x])"
+    assert p.helpers == {"sigma", "frobenius"}
+
+
+def test_helpers_defined_only_when_used():
+    source = to_numpy(quadratic(A_plain, FULL, E.Mul((E.Add((A_plain, E.Transpose(A_plain))), X_))))
+    assert "def _sigma" not in source and "def _logdet" not in source
+    assert "def _sigma" in to_numpy(seed_derivation())
+
+
+def test_differentials_are_refused():
+    with pytest.raises(ValueError):
+        NumpyPrinter().doprint(d(X_))

@@ -1,0 +1,171 @@
+"""Every differential rule and every Frobenius rearrangement, checked numerically.
+
+Shapes are distinct and non-square wherever the operation allows, so a missing
+transpose cannot hide; each differential is compared with a central difference of
+the function itself along random directions.
+"""
+import numpy as np
+import pytest
+import sympy
+
+from derive import expr as E
+from derive.evaluate import evaluate
+from derive.frobenius import MOVES, move_left
+from derive.functions import ELEMENTWISE, u
+from derive.rules import DIFFERENTIALS, differentiate
+from derive.simplify import simplify
+
+n2, n3, n4 = (sympy.Integer(k) for k in (2, 3, 4))
+A = E.Symbol("A", (n3, n4))          # 3×4
+B = E.Symbol("B", (n4, n2))          # 4×2
+C = E.Symbol("C", (n3, n4))          # 3×4, same shape as A
+X = E.Symbol("X", (n3, n3))          # square
+Y = E.Symbol("Y", (n3, n3))          # square
+a = E.Symbol("a", (n3, E.ONE))
+b = E.Symbol("b", (n4, E.ONE))
+alpha = E.Symbol("alpha")
+P = E.Symbol("P", (n3, n4), frozenset({"positive"}))   # positive entries for log, ⊘
+
+
+def point(rng, symbols):
+    values = {}
+    for s in symbols:
+        shape = tuple(int(k) for k in s.shape)
+        if "positive" in s.props:
+            values[s.name] = np.abs(rng.normal(size=shape)) + 0.5
+        elif s.shape[0] == s.shape[1] and not s.is_scalar:
+            values[s.name] = np.eye(shape[0]) + 0.3 * rng.normal(size=shape)
+        else:
+            values[s.name] = rng.normal(size=shape)
+    return values
+
+
+def symbols_of(expr):
+    return sorted({n for n in E.walk(expr) if isinstance(n, E.Symbol)}, key=lambda s: s.name)
+
+
+def assert_differential_matches(f, name="F", seed=0):
+    """ℓ = simplify(d f) equals the central difference of f along three directions."""
+    rng = np.random.default_rng(seed)
+    symbols = symbols_of(f)
+    ell, _ = differentiate(f, lambda s: True)
+    ell = simplify(ell)
+    values = point(rng, symbols)
+    for _ in range(3):
+        direction = {s.name: rng.normal(size=values[s.name].shape) for s in symbols}
+        h = 1e-6
+        plus = evaluate(f, {k: v + h * direction[k] for k, v in values.items()})
+        minus = evaluate(f, {k: v - h * direction[k] for k, v in values.items()})
+        numeric = (plus - minus) / (2 * h)
+        exact = evaluate(ell, values, direction)
+        scale = max(np.linalg.norm(numeric), np.linalg.norm(exact), 1e-12)
+        assert np.linalg.norm(numeric - exact) / scale < 1e-6, (name, numeric, exact)
+
+
+CASES = {
+    E.Add: E.Add((E.Mul((A, B)), E.Mul((C, B)))),
+    E.Mul: E.Mul((A, B, E.Transpose(B))),
+    E.Transpose: E.Mul((E.Transpose(A), C)),
+    E.Inverse: E.Mul((E.Symbol("N", (n4, n3)), E.Inverse(X))),
+    E.Power: E.Mul((E.Power(X, 3), A)),
+    E.Hadamard: E.Hadamard(A, E.Hadamard(C, A)),
+    E.HadamardDivide: E.HadamardDivide(A, P),
+    E.Frobenius: E.Frobenius(A, E.Mul((C, B, E.Symbol("Q", (n2, n4))))),
+    E.Trace: E.Trace(E.Mul((A, B, E.Symbol("R", (n2, n3))))),
+    E.Det: E.Det(E.Mul((X, Y))),
+    E.LogDet: E.LogDet(E.Mul((X, E.Transpose(X)))),
+    E.Apply: E.Apply("tanh", E.Mul((A, b))),
+    E.Diag: E.Mul((E.Diag(a), A)),
+    E.DiagPart: E.Hadamard(E.DiagPart(E.Mul((X, Y))), a),
+}
+
+
+@pytest.mark.parametrize("node_type", list(CASES), ids=lambda t: t.__name__)
+def test_differential_rule_numerically(node_type):
+    assert_differential_matches(CASES[node_type], node_type.__name__)
+
+
+def test_every_operation_has_a_rule_and_a_case():
+    operations = {t for t in DIFFERENTIALS if t not in (E.Number, E.Identity, E.Ones, E.Zero)}
+    assert operations == set(CASES)
+
+
+def test_scalar_power_and_scalar_inverse():
+    assert_differential_matches(E.Mul((E.Power(alpha, 3), E.Power(alpha, -2), A)), "scalar power")
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_differential_numerically(name):
+    assert_differential_matches(E.Apply(name, P), name)
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_differential_agrees_with_sympy(name):
+    """The table's f′, written with ans = f(u), is sympy's derivative of the definition."""
+    f = ELEMENTWISE[name]
+    x, y, dx = E.Symbol("x"), E.Symbol("y"), E.Symbol("dx")
+    ell = simplify(f.differential(x, y, dx))
+    for t in (0.3, 0.7, 1.9):
+        value = float(f.definition.subs(u, t))
+        got = evaluate(ell, {"x": np.array([[t]]), "y": np.array([[value]]), "dx": np.array([[1.0]])})
+        want = float(sympy.diff(f.definition, u).subs(u, t))
+        assert got[0, 0] == pytest.approx(want, rel=1e-12)
+
+
+def test_rule_uses_the_defined_name():
+    s, v = E.Symbol("s", (n3, E.ONE)), E.Symbol("v", (n3, E.ONE))
+    ell, rules = differentiate(E.Apply("sigma", v), lambda sym: True, s)
+    from derive.printer import text
+    assert text(simplify(ell)) == "(s − s ∘ s) ∘ dv"
+    assert rules == ("dσ(u) = (σ − σ∘σ)∘du",)
+
+
+# ---------------------------------------------------------------- Frobenius moves
+
+K = E.Symbol("K", (n2, n3))
+G_FOR = {  # a coefficient G and a linear form ℓ in dA (or da), per table entry
+    E.Add: (E.Symbol("G", (n3, n2)), E.Add((E.Mul((E.Differential(A), B)), E.Mul((C, E.Transpose(C), E.Differential(A), B))))),
+    E.Mul: (E.Symbol("G", (n2, n2)), E.Mul((K, E.Differential(A), B))),
+    E.Transpose: (E.Symbol("G", (n4, n3)), E.Transpose(E.Differential(A))),
+    E.Hadamard: (E.Symbol("G", (n3, n4)), E.Hadamard(C, E.Differential(A))),
+    E.HadamardDivide: (E.Symbol("G", (n3, n4)), E.HadamardDivide(E.Differential(A), P)),
+    E.Frobenius: (alpha, E.Frobenius(E.Differential(A), C)),
+    E.Trace: (alpha, E.Trace(E.Mul((E.Differential(A), E.Symbol("M", (n4, n3)))))),
+    E.Diag: (E.Symbol("G", (n3, n3)), E.Diag(E.Differential(a))),
+    E.DiagPart: (E.Symbol("g", (n3, E.ONE)), E.DiagPart(E.Mul((E.Differential(A), E.Symbol("M", (n4, n3)))))),
+}
+
+
+@pytest.mark.parametrize("node_type", list(G_FOR), ids=lambda t: t.__name__)
+def test_frobenius_move_numerically(node_type):
+    """G : ℓ equals Σ G′ : dY after moving every coefficient left."""
+    g, ell = G_FOR[node_type]
+    rng = np.random.default_rng(1)
+    symbols = symbols_of(E.Add((E.Frobenius(g, ell),)))
+    values = point(rng, symbols)
+    direction = {s.name: rng.normal(size=values[s.name].shape) for s in symbols}
+    before = evaluate(E.Frobenius(g, ell), values, direction)
+    pieces = move_left(g, ell)
+    after = sum(evaluate(E.Frobenius(G, E.Differential(Y)), values, direction) for G, Y, _ in pieces)
+    assert after == pytest.approx(before, rel=1e-12)
+    assert all(isinstance(Y, E.Symbol) for _, Y, _ in pieces)
+
+
+def test_every_move_has_a_case():
+    assert set(MOVES) == set(G_FOR)
+
+
+def test_scalar_differential_and_scalar_groups():
+    """G : M dα = (G:M) dα, and xᵀy inside a product acts as a scalar."""
+    x, y = E.Symbol("x", (n4, E.ONE)), E.Symbol("y", (n4, E.ONE))
+    g = E.Symbol("G", (n3, n4))
+    for ell in (E.Mul((A, E.Differential(alpha))),
+                E.Mul((E.Transpose(x), E.Differential(y), A))):
+        rng = np.random.default_rng(2)
+        symbols = symbols_of(E.Frobenius(g, ell))
+        values = point(rng, symbols)
+        direction = {s.name: rng.normal(size=values[s.name].shape) for s in symbols}
+        before = evaluate(E.Frobenius(g, ell), values, direction)
+        after = sum(evaluate(E.Frobenius(G, E.Differential(Y)), values, direction)
+                    for G, Y, _ in move_left(g, ell))
+        assert after == pytest.approx(before, rel=1e-12)

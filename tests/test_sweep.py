@@ -1,0 +1,101 @@
+"""The reverse sweep and the display policy, on the seed and on chains like it."""
+from derive.api import derive
+from derive.printer import latex, text
+
+SEED = """\
+# title: One logistic layer, squared error
+W : 5x4
+x : 4
+y : 5
+v = W x
+s = sigma(v)
+S = Diag(s)
+E = 1/2 (s - y):(s - y)
+wrt W
+"""
+
+
+def definition_texts(d):
+    return [f"d{line.differential_of.name} = {text(line.differential)}" for line in d.definitions]
+
+
+def substitution_texts(d):
+    return [text(line.expr) for line in d.substitutions]
+
+
+def test_seed_definition_lines():
+    d = derive(SEED, check=False)
+    assert [latex(line.differential) for line in d.definitions] == [
+        r"dW\,x",
+        r"(s - s\circ s)\circ dv",
+        r"(S - S^2)\,dv",
+        r"(s - y):ds",
+    ]
+    assert [line.differential_of.name for line in d.definitions] == ["v", "s", "s", "E"]
+    assert d.definitions[2].is_alias
+
+
+def test_seed_substitution_lines_and_gradient():
+    d = derive(SEED, check=False)
+    assert [latex(line.expr) for line in d.substitutions] == [
+        "(s - y):ds",
+        r"(s - y):(S - S^2)\,dv",
+        r"(S - S^2)(s - y):dW\,x",
+        "(S - S^2)(s - y)x^T:dW",
+    ]
+    assert latex(d.gradients[0].expr) == "(S - S^2)(s - y)x^T"
+    assert latex(d.gradients[0].expanded) == "(S - S^2)(sx^T - yx^T)"
+
+
+def test_without_the_alias_the_hadamard_form_stays():
+    d = derive(SEED.replace("S = Diag(s)\n", ""), check=False)
+    assert substitution_texts(d)[1] == "(s − y) : (s − s ∘ s) ∘ dv"
+    assert text(d.gradients[0].expr) == "((s − y) ∘ (s − s ∘ s))xᵀ"
+
+
+def test_tanh_alias_gives_identity_minus_square():
+    """Nothing about the seed is special-cased: the same rules give dt = (I − T²)da."""
+    d = derive("A : 3x2\nz : 2\na = A z\nt = tanh(a)\nT = Diag(t)\nE = 1ᵀ t\nwrt A", check=False)
+    assert definition_texts(d)[1] == "dt = (1 − t ∘ t) ∘ da"
+    assert latex(d.definitions[2].differential) == r"(I - T^2)\,da"
+
+
+def test_variable_used_twice_adds_its_contributions():
+    d = derive("x : 3\nA : 3x3\nq = A x\nE = x:q\nwrt x", check=False)
+    assert text(d.gradients[0].expr) == "q + Aᵀ x"          # written with the defined name q = Ax
+
+
+def test_several_wrt_share_one_sweep():
+    chain = """\
+W1 : 4x3
+W2 : 2x4
+x : 3
+y : 2
+h = tanh(W1 x)
+o = W2 h
+E = 1/2 (o - y):(o - y)
+wrt W1, W2
+"""
+    d = derive(chain, check=False)
+    assert [g.wrt.name for g in d.gradients] == ["W1", "W2"]
+    assert text(d.gradients[1].expr) == "(o − y)hᵀ"
+    assert text(d.gradients[0].expr) == "((W2ᵀ(o − y)) ∘ (1 − h ∘ h))xᵀ"
+    assert "dW1" in text(d.substitutions[-1].expr) and "dW2" in text(d.substitutions[-1].expr)
+
+
+def test_wrt_without_path_gets_zero_and_a_warning():
+    d = derive("x : 3\nb : 3\nE = x:x\nwrt x, b", check=False)
+    assert text(d.gradients[1].expr) == "0"
+    assert any("b has no path" in w for w in d.warnings)
+
+
+def test_symmetric_transpose_is_dropped_and_inverse_transpose_printed():
+    d = derive("X : 3x3\nE = log(det(X))\nwrt X", check=False)
+    assert latex(d.gradients[0].expr) == "X^{-T}"
+    d = derive("X : 3x3 spd\nE = logdet(X)\nwrt X", check=False)
+    assert latex(d.gradients[0].expr) == "X^{-1}"
+
+
+def test_trace_of_a_power_collects_like_terms():
+    d = derive("X : 3x3\nE = tr(X^3)\nwrt X", check=False)
+    assert latex(d.gradients[0].expr) == "3(X^2)^T"
