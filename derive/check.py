@@ -145,10 +145,18 @@ def _verdicts(derivation, point, sizes, rng, directions) -> list:
             + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
 
 
-def relative_error(a, b) -> float:
+def relative_error(a, b, floor: float = TINY) -> float:
+    """‖a − b‖ relative to the larger of ‖a‖, ‖b‖ and ``floor`` (the rounding noise
+    level, so a derivative that is truly 0 is not judged by its noise alone)."""
     a, b = dense(a), dense(b)
-    scale = max(np.linalg.norm(a), np.linalg.norm(b), TINY)
+    scale = max(np.linalg.norm(a), np.linalg.norm(b), floor, TINY)
     return float(np.linalg.norm(a - b) / scale)
+
+
+def noise_floor(magnitude: float, tolerance: float, spread: float = 1.0) -> float:
+    """The scale below which a difference is rounding noise: ``10 ε · magnitude / spread``,
+    divided by the tolerance so noise alone can never fail a line."""
+    return 10 * np.finfo(float).eps * magnitude / (spread * tolerance)
 
 
 def _step(values: dict, names) -> float:
@@ -169,7 +177,8 @@ def _difference(function, values, direction):
     t = _step(values, direction)
     plus = function(_shifted(values, direction, t))
     minus = function(_shifted(values, direction, -t))
-    return (plus - minus) / (2 * t), t
+    magnitude = max(np.linalg.norm(dense(plus)), np.linalg.norm(dense(minus)))
+    return (plus - minus) / (2 * t), t, noise_floor(magnitude, TOLERANCE, t)
 
 
 def _fourth_order(function, values, direction, t):
@@ -185,12 +194,12 @@ def _fourth_order(function, values, direction, t):
 def _compare_with_difference(function, linear, values, direction) -> float:
     """Relative error of the linear form against the derivative of ``function``; when it
     is too large, a wide-step fourth-order estimate rules out rounding noise."""
-    numeric, t = _difference(function, values, direction)
-    error = relative_error(linear, numeric)
+    numeric, t, floor = _difference(function, values, direction)
+    error = relative_error(linear, numeric, floor)
     if error > TOLERANCE:
         better = _fourth_order(function, values, direction, t)
         if better is not None:
-            error = min(error, relative_error(linear, better))
+            error = min(error, relative_error(linear, better, floor))
     return error
 
 
@@ -302,11 +311,31 @@ def _substitution_verdicts(derivation, values, sizes, wrt_dirs) -> list:
         first = evaluate(lines[0].expr, values, diffs, sizes) if lines else None
         for index, line in enumerate(lines):
             value = evaluate(line.expr, values, diffs, sizes)
-            worst[index] = max(worst[index], relative_error(value, first))
+            floor = noise_floor(magnitude(line.expr, values, diffs, sizes), IDENTITY_TOLERANCE)
+            worst[index] = max(worst[index], relative_error(value, first, floor))
     return [LineVerdict("substitution", i, 0, err, err <= IDENTITY_TOLERANCE,
                         "" if err <= IDENTITY_TOLERANCE else
                         "not equal to the first line dE (an exact identity)")
             for i, err in enumerate(worst)]
+
+
+def shown_gradient(derivation, gradient):
+    """The form the output displays: expanded with ``--expand``."""
+    if derivation.options.get("expand") and gradient.expanded is not None:
+        return gradient.expanded
+    return gradient.expr
+
+
+def magnitude(expr, values, diffs, sizes) -> float:
+    """A bound on the size of every term of ``expr`` (norms are submultiplicative):
+    the scale its rounding errors have, even where the terms cancel to 0."""
+    def bound(e):
+        if isinstance(e, E.Add):
+            return sum(bound(t) for t in e.terms)
+        if isinstance(e, (E.Mul, E.Frobenius, E.Hadamard)):
+            return float(np.prod([bound(c) for c in e.children]))
+        return float(np.linalg.norm(dense(evaluate(e, values, diffs, sizes))))
+    return bound(expr)
 
 
 def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
@@ -314,7 +343,7 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     gradients = derivation.gradients
     if not gradients:
         return []
-    g_values = [evaluate(g.expr, values, None, sizes) for g in gradients]
+    g_values = [evaluate(shown_gradient(derivation, g), values, None, sizes) for g in gradients]
     objective = derivation.chain.objective.symbol.name
     inputs = {item.symbol.name: values[item.symbol.name] for item in derivation.chain.inputs}
 

@@ -393,6 +393,17 @@ def differentials_in(expr: Expr) -> list:
     return seen
 
 
+def scalar_groups(factors) -> list:
+    """Bracket runs whose product is 1×1 before more factors: ``xᵀy A`` → ``(xᵀy) A``."""
+    groups, run = [], []
+    for i, f in enumerate(factors):
+        run.append(f)
+        if len(run) > 1 and i < len(factors) - 1 and Mul(tuple(run)).is_scalar:
+            groups.append(Mul(tuple(run)))
+            run = []
+    return groups + run
+
+
 def neg(expr: Expr) -> Expr:
     return Mul((Number(-1), expr))
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .expr import (
     Add, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard, HadamardDivide,
-    Identity, Mul, Symbol, Trace, Transpose, contains_differential,
+    Identity, Mul, Symbol, Trace, Transpose, contains_differential, scalar_groups,
 )
 from .simplify import simplify
 
@@ -50,17 +50,6 @@ def _product(g, e):
 
 def _product_of(factors):
     return factors[0] if len(factors) == 1 else Mul(tuple(factors))
-
-
-def scalar_groups(factors) -> list:
-    """Bracket runs whose product is 1×1 before more factors: ``xᵀy A`` → ``(xᵀy) A``."""
-    groups, run = [], []
-    for i, f in enumerate(factors):
-        run.append(f)
-        if len(run) > 1 and i < len(factors) - 1 and Mul(tuple(run)).is_scalar:
-            groups.append(Mul(tuple(run)))
-            run = []
-    return groups + run
 
 
 def _frobenius(g, e):

@@ -27,6 +27,7 @@ from .functions import ALIASES
 from .shapes import Sizes
 
 GRAMMAR = r"""
+// statements are separated by newlines or ';'
 start: _SEP* (_stmt _SEP+)* _stmt?
 _stmt: decl | defn | wrt
 
@@ -52,6 +53,7 @@ wrt: "wrt" NAME (","? NAME)*            // wrt W1, W2
      | FUNC LPAR sum ("," sum)* RPAR    -> call
 
 NAME: /[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9]/
+// NAME( is a call; W (x + y) is a product
 FUNC.2: /(?:[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9])(?=\()/
       | RESERVED /[ \t]+(?=\()/           // tr (A): a function name may stand apart
 RESERVED: "tr" | "det" | "logdet" | "log" | "exp" | "sigma" | "σ" | "sigmoid" | "tanh"
@@ -82,6 +84,7 @@ FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv"} | ELEMENTWISE
 UNSUPPORTED = {"vec", "kron", "softmax", "softmax_rows", "softplus", "logsumexp", "sqrt", "norm"}
 RESERVED = FUNCTIONS | UNSUPPORTED
 
+# ASCII names of lower-case Greek letters: scalars (``sigma`` alone is the function)
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
          "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega"}
 
@@ -358,7 +361,8 @@ class _Reader:
             self.current = index
             self.drafts.append(self.expr(rhs))
         if not self.definitions:
-            raise self.fail("no definitions: the last definition is the objective", statements[-1])
+            last_line = _position(statements[-1])[0]
+            raise self.fail("no definitions: the last definition is the objective", (last_line, 1))
         wrt_symbols = self.wrt_names(wrt)
         self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
         return self.finish(wrt_symbols, wrt is not None and bool(wrt))
@@ -480,8 +484,8 @@ class _Reader:
     def convention_shape(self, kind: str) -> tuple:
         if kind == "scalar":
             return self.sizes.scalar()
-        cols = self.sizes.constant(1) if kind == "vector" else self.sizes.fresh()
-        return (self.sizes.fresh(), cols)
+        rows = self.sizes.fresh()
+        return (rows, self.sizes.constant(1) if kind == "vector" else self.sizes.fresh())
 
     def read_number(self, node: Tree) -> _Draft:
         token = node.children[0]

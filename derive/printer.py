@@ -102,6 +102,9 @@ class LatexPrinter:
         return out
 
     def _print_Mul(self, e):
+        *scalars, last = e.factors
+        if isinstance(last, E.Frobenius) and all(isinstance(f, (E.Number, E.Symbol)) for f in scalars):
+            return self._print_Frobenius(E.Frobenius(E.Mul((*scalars, last.left)), last.right))
         numerator, denominator = split_fraction(e.factors)
         if denominator:
             return self.fraction(numerator, denominator)
@@ -113,7 +116,7 @@ class LatexPrinter:
             return self._print_Number(E.Number(coefficient))
         out = {1: "", -1: self.minus}.get(coefficient)
         if out is None:
-            out = self._print_Number(E.Number(coefficient))
+            out = self._print_Number(E.Number(coefficient)) + self.after_fraction(coefficient)
         previous = None
         for factor in rest:
             context = HADAMARD + 1 if isinstance(factor, E.Hadamard) else PRODUCT + 1
@@ -123,6 +126,9 @@ class LatexPrinter:
             out = glue(out, piece)
             previous = factor
         return out
+
+    def after_fraction(self, coefficient) -> str:
+        return ""
 
     def joiner(self, left, right) -> str:
         """``dW\\,x`` and ``(S-S^2)\\,dv`` as the seed writes them; ``Wx`` otherwise."""
@@ -134,9 +140,13 @@ class LatexPrinter:
         return isinstance(e, E.Symbol) and self.name(e.name).startswith(r"\mathrm")
 
     def fraction(self, numerator, denominator) -> str:
-        top = self.product(numerator) if numerator else "1"
-        bottom = self.product(denominator)
-        return rf"\frac{{{top}}}{{{bottom}}}"
+        return rf"\frac{{{self.part(numerator)}}}{{{self.part(denominator)}}}"
+
+    def part(self, factors) -> str:
+        """One side of a fraction bar, which groups by itself."""
+        if not factors:
+            return "1"
+        return self.print(factors[0], ADD) if len(factors) == 1 else self.product(factors)
 
     def _print_Frobenius(self, e):
         return self.print(e.left, FROBENIUS + 1) + self.colon + self.print(e.right, FROBENIUS + 1)
@@ -216,8 +226,15 @@ class TextPrinter(LatexPrinter):
         return inner + sup.translate(SUPERSCRIPT)
 
     def fraction(self, numerator, denominator):
-        top = self.product(numerator) if numerator else "1"
-        return f"{self.paren(top)}/{self.paren(self.product(denominator))}"
+        return f"{self.part(numerator, PRODUCT)}/{self.part(denominator, ATOM)}"
+
+    def part(self, factors, context=ADD):
+        """One side of ``a/b``: bracketed unless it binds tightly enough."""
+        if not factors:
+            return "1"
+        if len(factors) == 1:
+            return self.print(factors[0], context)
+        return self.paren(self.product(factors))
 
     def call(self, name, arg):
         name = {r"\mathrm{tr}": "tr", r"\det": "det", r"\log\det": "log det", r"\mathrm{Diag}": "Diag",
@@ -226,6 +243,9 @@ class TextPrinter(LatexPrinter):
 
     def is_wide(self, e):
         return isinstance(e, E.Symbol)
+
+    def after_fraction(self, coefficient):
+        return " " if coefficient.q != 1 else ""
 
 
 # ---------------------------------------------------------------- helpers

@@ -12,7 +12,7 @@ import sympy
 from .expr import (
     Add, Apply, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
     HadamardDivide, Identity, Inverse, LogDet, Mul, Number, Ones, Power, Symbol,
-    Trace, Transpose, Zero, contains_differential, is_symmetric,
+    Trace, Transpose, Zero, contains_differential, is_symmetric, scalar_groups,
 )
 
 
@@ -93,10 +93,30 @@ def _mul(e: Mul) -> Expr:
             _push_factor(factors, f)
     if not factors:
         return with_coefficient(coefficient, Identity(e.shape[0]) if not e.is_scalar else None, e.shape)
+    factors = _ones_outer_products(scalar_groups(factors))
+    factors = _scalars_first(factors) if not e.is_scalar else factors
     rest = factors[0] if len(factors) == 1 else Mul(tuple(factors))
     if rest.shape != e.shape:   # dropped identities made a scalar product look like a matrix
         rest = Mul((rest, Identity(e.shape[0]))) if not rest.is_scalar else rest
     return with_coefficient(coefficient, rest, e.shape)
+
+
+def _scalars_first(factors: list) -> list:
+    """``A x α`` → ``α A x``: scalar factors commute, and read best in front."""
+    scalars = [f for f in factors if f.is_scalar and not contains_differential(f)]
+    return scalars + [f for f in factors if not (f.is_scalar and not contains_differential(f))]
+
+
+def _ones_outer_products(factors: list) -> list:
+    """``1 1ᵀ`` is the matrix of ones."""
+    out = []
+    for f in factors:
+        if out and isinstance(out[-1], Ones) and out[-1].cols == 1 \
+                and isinstance(f, Transpose) and isinstance(f.arg, Ones) and f.arg.cols == 1:
+            out[-1] = Ones(out[-1].rows, f.arg.rows)
+        else:
+            out.append(f)
+    return out
 
 
 def _flat_factors(factors):
@@ -141,6 +161,10 @@ def _transpose(e: Transpose) -> Expr:
         return simplify(Mul((Number(coefficient), *flipped)))
     if isinstance(a, Power) and isinstance(a.arg, Transpose):
         return Power(a.arg.arg, a.exponent)
+    if isinstance(a, Add) and 1 not in a.shape:
+        return simplify(Add(tuple(Transpose(t) for t in a.terms)))
+    if isinstance(a, Ones):
+        return Ones(a.cols, a.rows) if a.cols != 1 and a.rows != 1 else e
     return e
 
 
@@ -183,10 +207,23 @@ def _hadamard(e: Hadamard) -> Expr:
         return left
     if e.is_scalar:
         return simplify(Mul((left, right)))
+    if contains_differential(left) and not contains_differential(right):
+        return simplify(Hadamard(right, left))
+    for ones, other in ((left, right), (right, left)):
+        scalars = _scaled_ones(ones)
+        if scalars is not None:
+            return simplify(Mul((*scalars, other)))
     (cl, rl), (cr, rr) = split_coefficient(left), split_coefficient(right)
     if cl * cr != 1 and rl is not None and rr is not None:
         return with_coefficient(cl * cr, Hadamard(rl, rr), e.shape)
     return e
+
+
+def _scaled_ones(e: Expr):
+    """The scalar factors of ``α 1`` (a multiple of the ones vector or matrix), else None."""
+    if isinstance(e, Mul) and isinstance(e.factors[-1], Ones) and all(f.is_scalar for f in e.factors[:-1]):
+        return list(e.factors[:-1])
+    return None
 
 
 def _hadamard_divide(e: HadamardDivide) -> Expr:
@@ -201,7 +238,7 @@ def _hadamard_divide(e: HadamardDivide) -> Expr:
 
 
 def _frobenius(e: Frobenius) -> Expr:
-    """Numbers out, differential to the right (``A:B = B:A``), scalars multiply."""
+    """Scalars out (``αA:βB = αβ A:B``), differential to the right, scalars multiply."""
     left, right = e.left, e.right
     if isinstance(left, Zero) or isinstance(right, Zero):
         return Zero(e.shape)
@@ -209,10 +246,22 @@ def _frobenius(e: Frobenius) -> Expr:
         left, right = right, left
     if left.is_scalar:
         return simplify(Mul((left, right)))
-    (cl, rl), (cr, rr) = split_coefficient(left), split_coefficient(right)
-    if cl * cr != 1:
-        return with_coefficient(cl * cr, Frobenius(rl, rr), e.shape)
+    scalars_left, left = _pull_scalars(left)
+    scalars_right, right = _pull_scalars(right)
+    if scalars_left or scalars_right:
+        return simplify(Mul((*scalars_left, *scalars_right, Frobenius(left, right))))
     return Frobenius(left, right)
+
+
+def _pull_scalars(e: Expr):
+    """``2λA`` → ``([2, λ], A)``: the constant scalar factors of a matrix product."""
+    if not isinstance(e, Mul):
+        return [], e
+    scalars = [f for f in e.factors if f.is_scalar and not contains_differential(f)]
+    if not scalars:
+        return [], e
+    rest = [f for f in e.factors if not (f.is_scalar and not contains_differential(f))]
+    return scalars, rest[0] if len(rest) == 1 else Mul(tuple(rest))
 
 
 def _trace(e: Trace) -> Expr:
@@ -224,8 +273,17 @@ def _trace(e: Trace) -> Expr:
     return e
 
 
-def _zero_in_zero_out(e: Expr) -> Expr:
-    return Zero(e.shape) if isinstance(e.arg, Zero) else e
+def _diag_part(e: DiagPart) -> Expr:
+    """``diag(abᵀ) = a∘b``; ``diag(Diag(a)) = a``."""
+    a = e.arg
+    if isinstance(a, Zero):
+        return Zero(e.shape)
+    if isinstance(a, Diag):
+        return a.arg
+    if isinstance(a, Mul) and len(a.factors) == 2 and a.factors[0].shape[1] == 1 and \
+            isinstance(a.factors[1], Transpose) and a.factors[1].shape[0] == 1:
+        return simplify(Hadamard(a.factors[0], a.factors[1].arg))
+    return e
 
 
 def _diag(e: Diag) -> Expr:
@@ -247,7 +305,7 @@ SIMPLIFIERS = {
     Frobenius: _frobenius,
     Trace: _trace,
     Diag: _diag,
-    DiagPart: _zero_in_zero_out,
+    DiagPart: _diag_part,
 }
 
 

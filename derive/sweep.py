@@ -102,6 +102,8 @@ def reverse_sweep(chain: Chain, linear: dict):
         shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
         lines.append(SubstitutionLine(shown, z, rules + (SUBSTITUTE.format(name=z.name),)))
         rules = absorb(pending, g, linear[z.name])
+    order = [w.name for w in chain.wrt]
+    pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
     adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
     final = _sum(pending_terms(pending), first.shape)
     if pending and final != lines[-1].expr:

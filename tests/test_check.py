@@ -315,3 +315,24 @@ def test_seed_changes_the_point_not_the_verdict():
 
 def test_more_directions():
     assert check(seed_derivation(), directions=5).directions == 5
+
+
+def test_a_gradient_that_is_truly_zero_is_not_failed_by_rounding_noise():
+    """x:(x/(x:x)) = 1: every line is 0 up to rounding; the noise floor must not fail it."""
+    from derive.api import derive
+    derivation = derive("x : 3\nE = x:x / (x:x)\nwrt x")
+    assert derivation.check.ok, derivation.check.failures
+
+
+def test_the_noise_floor_does_not_hide_a_small_wrong_term():
+    """A wrong gradient of modest size still fails although the objective is large."""
+    from derive.api import derive
+    import dataclasses
+    from derive import expr as E
+    derivation = derive("x : 3\nc : scalar\nE = 1000000 c + x'x\nwrt x", check=False)
+    g = derivation.gradients[0]
+    wrong = dataclasses.replace(g, expr=E.Mul((E.Number(3), E.Symbol("x", g.wrt.shape))),
+                                expanded=None)
+    broken = dataclasses.replace(derivation, gradients=(wrong,))
+    from derive.check import check
+    assert not check(broken).ok

@@ -99,3 +99,23 @@ def test_symmetric_transpose_is_dropped_and_inverse_transpose_printed():
 def test_trace_of_a_power_collects_like_terms():
     d = derive("X : 3x3\nE = tr(X^3)\nwrt X", check=False)
     assert latex(d.gradients[0].expr) == "3(X^2)^T"
+
+
+def test_scalar_subproducts_are_bracketed_and_come_first():
+    d = derive("x : 4\na : 4\nE = (a'x)^2\nwrt x", check=False)
+    assert latex(d.gradients[0].expr) == "2(a^Tx)a"
+
+
+def test_transpose_of_a_matrix_sum_is_distributed():
+    d = derive("x : 3\nA : 3x3\nB : 3x3\nE = x' (A + B') x\nwrt x", check=False)
+    assert text(d.gradients[0].expr) == "(A + Bᵀ) x + (Aᵀ + B) x"
+
+
+def test_ones_matrix_hadamard_vanishes():
+    d = derive("R : 3x4\nE = 1'(R∘R)1\nwrt R", check=False)
+    assert latex(d.gradients[0].expr) == "2R"
+
+
+def test_final_line_lists_wrt_in_the_order_asked():
+    d = derive("A : 2x3\nB : 3x2\nE = tr(A B)\nwrt B, A", check=False)
+    assert text(d.substitutions[-1].expr) == "Aᵀ : dB + Bᵀ : dA"
