@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy
 
 from .errors import Source
 from .expr import Expr, Symbol

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .expr import (
     Add, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard, HadamardDivide,
-    Identity, Mul, Symbol, Trace, Transpose, contains_differential, scalar_groups,
+    Identity, Mul, Trace, Transpose, contains_differential, scalar_groups,
 )
 from .simplify import simplify
 

@@ -43,30 +43,43 @@ def _zero(e, d, ans):
     return Zero(e.shape)
 
 
+def _hadamard(e, d, ans):
+    return Add((Hadamard(d(e.left), e.right), Hadamard(e.left, d(e.right))))
+
+
+def _quotient(e, d, ans):
+    return Add((HadamardDivide(d(e.left), e.right),
+                neg(HadamardDivide(Hadamard(ans, d(e.right)), e.right))))
+
+
+def _frobenius(e, d, ans):
+    return Add((Frobenius(d(e.left), e.right), Frobenius(e.left, d(e.right))))
+
+
+def _inverse_transpose(x):
+    return Transpose(Inverse(x))
+
+
 DIFFERENTIALS = {
-    Add:            ("d(A + B) = dA + dB",               lambda e, d, ans: Add(tuple(d(t) for t in e.terms))),
-    Mul:            ("d(AB) = dA B + A dB",              _product),
-    Transpose:      ("d(Aᵀ) = dAᵀ",                      lambda e, d, ans: Transpose(d(e.arg))),
-    Inverse:        ("d(X⁻¹) = −X⁻¹ dX X⁻¹",             lambda e, d, ans: neg(Mul((ans, d(e.arg), ans)))),
-    Power:          ("d(Xᵏ) = Σⱼ Xʲ dX Xᵏ⁻¹⁻ʲ",          _power),
-    Hadamard:       ("d(A∘B) = dA∘B + A∘dB",             lambda e, d, ans: Add((Hadamard(d(e.left), e.right),
-                                                                                 Hadamard(e.left, d(e.right))))),
-    HadamardDivide: ("d(A⊘B) = dA⊘B − (A⊘B)∘dB⊘B",       lambda e, d, ans: Add((HadamardDivide(d(e.left), e.right),
-                                                                                 neg(HadamardDivide(Hadamard(ans, d(e.right)),
-                                                                                                    e.right))))),
-    Frobenius:      ("d(A:B) = dA:B + A:dB",             lambda e, d, ans: Add((Frobenius(d(e.left), e.right),
-                                                                                 Frobenius(e.left, d(e.right))))),
-    Trace:          ("d tr(A) = tr(dA)",                 lambda e, d, ans: Trace(d(e.arg))),
-    Det:            ("d det X = det X · X⁻ᵀ:dX",         lambda e, d, ans: Mul((ans, Frobenius(Transpose(Inverse(e.arg)),
-                                                                                               d(e.arg))))),
-    LogDet:         ("d log det X = X⁻ᵀ:dX",             lambda e, d, ans: Frobenius(Transpose(Inverse(e.arg)), d(e.arg))),
-    Apply:          ("d f(A) = f′(A)∘dA",                _elementwise),
-    Diag:           ("d Diag(a) = Diag(da)",             lambda e, d, ans: Diag(d(e.arg))),
-    DiagPart:       ("d diag(A) = diag(dA)",             lambda e, d, ans: DiagPart(d(e.arg))),
-    Number:         ("dα = 0 for a constant α",          _zero),
-    Identity:       ("dI = 0",                           _zero),
-    Ones:           ("d1 = 0",                           _zero),
-    Zero:           ("d0 = 0",                           _zero),
+    #                 the rule, as a textbook writes it      how to build it
+    Add:            ("d(A + B) = dA + dB",                lambda e, d, ans: Add(tuple(d(t) for t in e.terms))),
+    Mul:            ("d(AB) = dA B + A dB",               _product),
+    Transpose:      ("d(Aᵀ) = dAᵀ",                       lambda e, d, ans: Transpose(d(e.arg))),
+    Inverse:        ("d(X⁻¹) = −X⁻¹ dX X⁻¹",              lambda e, d, ans: neg(Mul((ans, d(e.arg), ans)))),
+    Power:          ("d(Xᵏ) = Σⱼ Xʲ dX Xᵏ⁻¹⁻ʲ",           _power),
+    Hadamard:       ("d(A∘B) = dA∘B + A∘dB",              _hadamard),
+    HadamardDivide: ("d(A⊘B) = dA⊘B − (A⊘B)∘dB⊘B",        _quotient),
+    Frobenius:      ("d(A:B) = dA:B + A:dB",              _frobenius),
+    Trace:          ("d tr(A) = tr(dA)",                  lambda e, d, ans: Trace(d(e.arg))),
+    Det:            ("d det X = det X · X⁻ᵀ:dX",          lambda e, d, ans: Mul((ans, Frobenius(_inverse_transpose(e.arg), d(e.arg))))),
+    LogDet:         ("d log det X = X⁻ᵀ:dX",              lambda e, d, ans: Frobenius(_inverse_transpose(e.arg), d(e.arg))),
+    Apply:          ("d f(A) = f′(A)∘dA (functions.py)",  _elementwise),
+    Diag:           ("d Diag(a) = Diag(da)",              lambda e, d, ans: Diag(d(e.arg))),
+    DiagPart:       ("d diag(A) = diag(dA)",              lambda e, d, ans: DiagPart(d(e.arg))),
+    Number:         ("dα = 0 for a constant α",           _zero),
+    Identity:       ("dI = 0",                            _zero),
+    Ones:           ("d1 = 0",                            _zero),
+    Zero:           ("d0 = 0",                            _zero),
 }
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import sympy
 
 from .expr import (
-    Add, Apply, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
-    HadamardDivide, Identity, Inverse, LogDet, Mul, Number, Ones, Power, Symbol,
-    Trace, Transpose, Zero, contains_differential, is_symmetric, scalar_groups,
+    Add, Diag, DiagPart, Expr, Frobenius, Hadamard,
+    HadamardDivide, Identity, Inverse, Mul, Number, Ones, Power, Trace, Transpose, Zero, contains_differential, is_symmetric, scalar_groups,
 )
 
 

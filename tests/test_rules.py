@@ -169,3 +169,24 @@ def test_scalar_differential_and_scalar_groups():
         after = sum(evaluate(E.Frobenius(G, E.Differential(Y)), values, direction)
                     for G, Y, _ in move_left(g, ell))
         assert after == pytest.approx(before, rel=1e-12)
+
+
+# ---------------------------------------------------------------- Diag rewrites for aliases
+
+def test_alias_rewrites_keep_the_value():
+    """a∘b = Diag(a)b, Diag(a ± b), Diag(αa), Diag(a∘b), Diag(1) = I: same value after."""
+    from derive.diagonal import REWRITES, rewrite_with_aliases
+    s, t = E.Symbol("s", (n3, E.ONE)), E.Symbol("t", (n3, E.ONE))
+    S = E.Symbol("S", (n3, n3), frozenset({"diagonal", "symmetric"}))
+    dv = E.Differential(E.Symbol("v", (n3, E.ONE)))
+    ell = E.Hadamard(E.Add((E.Ones(n3), E.Hadamard(s, t), E.Mul((E.Number(-2), s)))), dv)
+    rewritten, rules = rewrite_with_aliases(ell, {E.Diag(s): S})
+    assert set(rules) >= {"a∘b = Diag(a) b", "Diag(a ± b) = Diag(a) ± Diag(b)",
+                          "Diag(αa) = α Diag(a)", "Diag(a∘b) = Diag(a) Diag(b)", "Diag(1) = I",
+                          "Diag(s) = S"}
+    assert set(REWRITES) == {E.Hadamard, E.Diag}
+    rng = np.random.default_rng(4)
+    values = {"s": rng.normal(size=(3, 1)), "t": rng.normal(size=(3, 1))}
+    values["S"] = np.diagflat(values["s"])
+    direction = {"v": rng.normal(size=(3, 1))}
+    assert np.allclose(evaluate(rewritten, values, direction), evaluate(ell, values, direction))
