@@ -19,7 +19,8 @@ from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
 TOLERANCE = 1e-6
 IDENTITY_TOLERANCE = 1e-9
 STEP = 1e-6           # central-difference step, relative to the operands' scale
-WIDE_STEP = 1e-3      # fourth-order fallback step, for lines with small derivatives
+WIDE_STEPS = (1e-3, 1e-4)   # fourth-order fallback steps, for lines with small derivatives
+SHRINKS = (1.0, 0.1, 0.01)   # central-difference steps tried, as fractions of STEP
 MAX_TRIES = 21
 STRATEGIES = ("normal", "abs", "shifted")
 TINY = 1e-300
@@ -172,9 +173,10 @@ def _shifted(values: dict, direction: dict, t: float) -> dict:
     return moved
 
 
-def _difference(function, values, direction):
-    """Central difference of ``function(values)`` along ``direction``, and its step."""
-    t = _step(values, direction)
+def _difference(function, values, direction, shrink: float = 1.0):
+    """Central difference of ``function(values)`` along ``direction``, its step and the
+    rounding-noise floor of its value."""
+    t = _step(values, direction) * shrink
     plus = function(_shifted(values, direction, t))
     minus = function(_shifted(values, direction, -t))
     magnitude = max(np.linalg.norm(dense(plus)), np.linalg.norm(dense(minus)))
@@ -183,7 +185,6 @@ def _difference(function, values, direction):
 
 def _fourth_order(function, values, direction, t):
     """``(8(f(t)−f(−t)) − (f(2t)−f(−2t))) / 12t``: O(t⁴) error, so t can be large."""
-    t = t * WIDE_STEP / STEP
     try:
         f = {k: function(_shifted(values, direction, k * t)) for k in (-2, -1, 1, 2)}
     except DomainError:
@@ -191,15 +192,25 @@ def _fourth_order(function, values, direction, t):
     return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * t)
 
 
-def _compare_with_difference(function, linear, values, direction) -> float:
-    """Relative error of the linear form against the derivative of ``function``; when it
-    is too large, a wide-step fourth-order estimate rules out rounding noise."""
-    numeric, t, floor = _difference(function, values, direction)
-    error = relative_error(linear, numeric, floor)
-    if error > TOLERANCE:
-        better = _fourth_order(function, values, direction, t)
+def _compare_with_difference(function, linear, values, direction, linear_floor=0.0) -> float:
+    """Relative error of the linear form against the derivative of ``function``.
+
+    A steep function can defeat one step size, so a failure is retried with smaller
+    central-difference steps and a wide fourth-order one; a right derivative agrees at
+    some step, a wrong one at none.  ``linear_floor`` is the rounding scale of the
+    linear form's own terms.
+    """
+    numeric, _, floor = _difference(function, values, direction)   # a DomainError redraws
+    error = relative_error(linear, numeric, max(floor, linear_floor))
+    for shrink in SHRINKS[1:]:
+        if error <= TOLERANCE:
+            return error
+        numeric, _, floor = _difference(function, values, direction, shrink)
+        error = min(error, relative_error(linear, numeric, max(floor, linear_floor)))
+    for wide in WIDE_STEPS:
+        better = _fourth_order(function, values, direction, _step(values, direction) * wide / STEP)
         if better is not None:
-            error = min(error, relative_error(linear, better, floor))
+            error = min(error, relative_error(linear, better, max(floor, linear_floor)))
     return error
 
 
@@ -230,7 +241,8 @@ def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
         for _ in range(directions):
             direction = {n: rng.normal(size=values[n].shape) for n in names}
             linear = _at_line(line.line, evaluate, line.differential, values, direction, sizes)
-            worst = max(worst, _compare_with_difference(function, linear, values, direction))
+            floor = noise_floor(magnitude(line.differential, values, direction, sizes), TOLERANCE)
+            worst = max(worst, _compare_with_difference(function, linear, values, direction, floor))
         ok = worst <= TOLERANCE
         note = "" if ok else (f"d{target.name} differs from a central difference of "
                               f"{target.name}'s definition")
@@ -350,14 +362,21 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     def f(moved):
         return dense(forward(derivation.chain, moved, sizes, keep_diagonal=True)[objective])
 
+    g_scales = [magnitude(shown_gradient(derivation, g), values, None, sizes) for g in gradients]
+
     def linear(direction):
         return sum(float(np.sum(gv * direction[g.wrt.name]))
                    for g, gv in zip(gradients, g_values) if g.wrt.name in direction)
 
+    def linear_floor(direction):
+        return noise_floor(sum(scale * np.linalg.norm(direction[g.wrt.name])
+                               for g, scale in zip(gradients, g_scales) if g.wrt.name in direction),
+                           TOLERANCE)
+
     joint = 0.0
     for direction in wrt_dirs:
         joint = max(joint, _compare_with_difference(f, np.array([[linear(direction)]]),
-                                                    inputs, direction))
+                                                    inputs, direction, linear_floor(direction)))
     line = derivation.chain.wrt_line
     if joint <= TOLERANCE or len(gradients) == 1:
         note = "checked jointly with all wrt" if len(gradients) > 1 else ""
@@ -365,15 +384,18 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
             note = f"Σ G:d{gradients[0].wrt.name} differs from a central difference of the objective"
         return [LineVerdict("gradient", i, line, joint, joint <= TOLERANCE, note)
                 for i in range(len(gradients))]
-    return _localise(gradients, f, linear, inputs, wrt_dirs[0], joint, line, objective)
+    return _localise(gradients, f, linear, linear_floor, inputs, wrt_dirs[0], joint, line,
+                     objective)
 
 
-def _localise(gradients, f, linear, inputs, direction, joint, line, objective) -> list:
+def _localise(gradients, f, linear, linear_floor, inputs, direction, joint, line,
+              objective) -> list:
     """After a joint failure: the error of each gradient alone, to name the wrong one."""
     alone = []
     for g in gradients:
         own = {g.wrt.name: direction[g.wrt.name]}
-        alone.append(_compare_with_difference(f, np.array([[linear(own)]]), inputs, own))
+        alone.append(_compare_with_difference(f, np.array([[linear(own)]]), inputs, own,
+                                              linear_floor(own)))
     any_alone = any(err > TOLERANCE for err in alone)
     verdicts = []
     for i, (g, err) in enumerate(zip(gradients, alone)):

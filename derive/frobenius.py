@@ -33,12 +33,10 @@ def _sum(g, e):
 def _product(g, e):
     groups = scalar_groups(e.factors)
     k = next(i for i, f in enumerate(groups) if contains_differential(f))
-    scalars = [f for i, f in enumerate(groups) if f.is_scalar and i != k]
-    matrices = [f for i, f in enumerate(groups) if not f.is_scalar and i != k]
-    inner = groups[k]
-    if inner.is_scalar and not e.is_scalar:
-        rest = Mul((*scalars, *matrices)) if len(scalars) + len(matrices) > 1 else (scalars + matrices)[0]
-        return [(Frobenius(g, rest), inner, (SCALAR_DIFFERENTIAL,))]
+    inner, others = groups[k], groups[:k] + groups[k + 1:]
+    if inner.is_scalar:                                  # G : M dα = (G:M) dα
+        return [(Frobenius(g, _product_of(others)), inner, (SCALAR_DIFFERENTIAL,))]
+    scalars = [f for f in others if f.is_scalar]
     before = [f for f in groups[:k] if not f.is_scalar]
     after = [f for f in groups[k + 1:] if not f.is_scalar]
     rules = ((LEFT_FACTOR,) if before else ()) + ((RIGHT_FACTOR,) if after else ()) \
@@ -91,6 +89,8 @@ def move_left(g: Expr, linear: Expr):
         g, e, rules = work.pop()
         if isinstance(e, Differential):
             done.append((simplify(g), e.of, rules))
+            continue
+        if not contains_differential(e):
             continue
         moved = MOVES[type(e)](g, e)
         for g2, e2, used in reversed(moved):

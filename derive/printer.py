@@ -103,7 +103,8 @@ class LatexPrinter:
 
     def _print_Mul(self, e):
         *scalars, last = e.factors
-        if isinstance(last, E.Frobenius) and all(isinstance(f, (E.Number, E.Symbol)) for f in scalars):
+        if isinstance(last, E.Frobenius) and all(isinstance(f, (E.Number, E.Symbol)) and f.is_scalar
+                                                for f in scalars):
             return self._print_Frobenius(E.Frobenius(E.Mul((*scalars, last.left)), last.right))
         numerator, denominator = split_fraction(e.factors)
         if denominator:

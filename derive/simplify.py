@@ -94,9 +94,9 @@ def _mul(e: Mul) -> Expr:
         return with_coefficient(coefficient, Identity(e.shape[0]) if not e.is_scalar else None, e.shape)
     factors = _ones_outer_products(scalar_groups(factors))
     factors = _scalars_first(factors) if not e.is_scalar else factors
+    if tuple(Mul(tuple(factors)).shape if len(factors) > 1 else factors[0].shape) != tuple(e.shape):
+        factors.append(Identity(e.shape[0]))    # α I: the identity kept a scalar a matrix
     rest = factors[0] if len(factors) == 1 else Mul(tuple(factors))
-    if rest.shape != e.shape:   # dropped identities made a scalar product look like a matrix
-        rest = Mul((rest, Identity(e.shape[0]))) if not rest.is_scalar else rest
     return with_coefficient(coefficient, rest, e.shape)
 
 
@@ -119,11 +119,18 @@ def _ones_outer_products(factors: list) -> list:
 
 
 def _flat_factors(factors):
+    """Nested products spliced in, except a 1×1 chain such as ``xᵀy``: that one acts
+    as a scalar, and only its numbers come out."""
     for f in factors:
-        if isinstance(f, Mul):
-            yield from _flat_factors(f.factors)
-        else:
+        if not isinstance(f, Mul):
             yield f
+        elif f.is_scalar and any(not g.is_scalar for g in f.factors):
+            numbers = [g for g in f.factors if isinstance(g, Number)]
+            rest = [g for g in f.factors if not isinstance(g, Number)]
+            yield from numbers
+            yield rest[0] if len(rest) == 1 else Mul(tuple(rest))
+        else:
+            yield from _flat_factors(f.factors)
 
 
 def _push_factor(factors: list, f: Expr) -> None:
