@@ -86,15 +86,16 @@ class Derivation:
     def objective(self) -> Symbol:
         return self.chain.objective.symbol
 
-    def to_markdown(self, flavor: str = "mse") -> str:
-        """Markdown (``mse``: the ``$$\\eqalign{…}$$`` layout MathJax 2.7 renders)."""
+    def to_markdown(self, flavor: str = "mse", explain: bool = False) -> str:
+        """Markdown: ``mse`` (the ``$$\\eqalign{…}$$`` layout MathJax 2.7 renders), ``katex``
+        or ``github``; ``explain`` names the rules used on each line."""
         from .render import to_markdown
-        return to_markdown(self, flavor)
+        return to_markdown(self, flavor, explain)
 
-    def to_latex(self) -> str:
+    def to_latex(self, explain: bool = False) -> str:
         """A LaTeX snippet for a document that loads amsmath."""
         from .render import to_latex
-        return to_latex(self)
+        return to_latex(self, explain)
 
     def to_json(self) -> str:
         from .render import to_json
@@ -106,4 +107,9 @@ class Derivation:
         return to_numpy(self)
 
     def _repr_markdown_(self) -> str:
-        return self.to_markdown()
+        """Notebooks (Jupyter's MathJax, VS Code's KaTeX) get the KaTeX-safe flavor."""
+        return self.to_markdown("katex")
+
+    def _repr_latex_(self) -> str:
+        from .render import to_jupyter_latex
+        return to_jupyter_latex(self)

@@ -6,13 +6,16 @@ through these table rules, then ``Diag(s)`` folded into ``S``.
 from __future__ import annotations
 
 from .expr import Add, Diag, Expr, Hadamard, Identity, Mul, Number, Ones, contains_differential
+from .printer import latex
+from .rule import Rule
 from .simplify import simplify
 
-HADAMARD_AS_DIAG = "a∘b = Diag(a) b"
-DIAG_OF_SUM = "Diag(a ± b) = Diag(a) ± Diag(b)"
-DIAG_OF_MULTIPLE = "Diag(αa) = α Diag(a)"
-DIAG_OF_HADAMARD = "Diag(a∘b) = Diag(a) Diag(b)"
-DIAG_OF_ONES = "Diag(1) = I"
+#                        the rule, Unicode                    and in LaTeX (--explain)
+HADAMARD_AS_DIAG = Rule("a∘b = Diag(a) b",                    r"a\circ b = \mathrm{Diag}(a)\,b")
+DIAG_OF_SUM =      Rule("Diag(a ± b) = Diag(a) ± Diag(b)",    r"\mathrm{Diag}(a\pm b) = \mathrm{Diag}(a)\pm\mathrm{Diag}(b)")
+DIAG_OF_MULTIPLE = Rule("Diag(αa) = α Diag(a)",               r"\mathrm{Diag}(\alpha a) = \alpha\,\mathrm{Diag}(a)")
+DIAG_OF_HADAMARD = Rule("Diag(a∘b) = Diag(a) Diag(b)",        r"\mathrm{Diag}(a\circ b) = \mathrm{Diag}(a)\,\mathrm{Diag}(b)")
+DIAG_OF_ONES =     Rule("Diag(1) = I",                        r"\mathrm{Diag}(\mathbf{1}) = I")
 
 
 def _hadamard_as_diag(e: Hadamard):
@@ -55,7 +58,8 @@ def rewrite_with_aliases(linear: Expr, aliases: dict):
         children = [visit(c) for c in e.children]
         e = e.rebuild(children) if children != list(e.children) else e
         if e in aliases:
-            used.append(f"Diag({e.arg.name}) = {aliases[e].name}")
+            used.append(Rule(f"Diag({e.arg.name}) = {aliases[e].name}",
+                             f"{latex(e)} = {latex(aliases[e])}"))
             return aliases[e]
         return e
 

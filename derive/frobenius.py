@@ -9,21 +9,23 @@ from .expr import (
     Add, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard, HadamardDivide,
     Identity, Mul, Trace, Transpose, contains_differential, scalar_groups,
 )
+from .rule import Rule
 from .simplify import simplify
 
-SUM = "A:(B+C) = A:B + A:C"
-LEFT_FACTOR = "A:BC = BᵀA:C"
-RIGHT_FACTOR = "A:BC = ACᵀ:B"
-SCALAR_FACTOR = "A:αB = αA:B"
-SCALAR_DIFFERENTIAL = "A:M dα = (A:M) dα"
-TRANSPOSE = "A:Bᵀ = Aᵀ:B"
-HADAMARD = "A:(B∘C) = (A∘B):C"
-HADAMARD_DIVIDE = "A:(B⊘C) = (A⊘C):B"
-NESTED = "α:(A:B) = αA:B"
-SYMMETRY = "A:B = B:A"
-TRACE = "α:tr(A) = αI:A"
-DIAG = "A:Diag(b) = diag(A):b"
-DIAG_PART = "a:diag(B) = Diag(a):B"
+#                           the rule, Unicode            and in LaTeX (--explain)
+SUM =                 Rule("A:(B+C) = A:B + A:C",        r"A:(B+C) = A:B + A:C")
+LEFT_FACTOR =         Rule("A:BC = BᵀA:C",               r"A:BC = B^TA:C")
+RIGHT_FACTOR =        Rule("A:BC = ACᵀ:B",               r"A:BC = AC^T:B")
+SCALAR_FACTOR =       Rule("A:αB = αA:B",                r"A:\alpha B = \alpha A:B")
+SCALAR_DIFFERENTIAL = Rule("A:M dα = (A:M) dα",          r"A:M\,d\alpha = (A:M)\,d\alpha")
+TRANSPOSE =           Rule("A:Bᵀ = Aᵀ:B",                r"A:B^T = A^T:B")
+HADAMARD =            Rule("A:(B∘C) = (A∘B):C",          r"A:(B\circ C) = (A\circ B):C")
+HADAMARD_DIVIDE =     Rule("A:(B⊘C) = (A⊘C):B",          r"A:(B\oslash C) = (A\oslash C):B")
+NESTED =              Rule("α:(A:B) = αA:B",             r"\alpha:(A:B) = \alpha A:B")
+SYMMETRY =            Rule("A:B = B:A",                  r"A:B = B:A")
+TRACE =               Rule("α:tr(A) = αI:A",             r"\alpha:\mathrm{tr}(A) = \alpha I:A")
+DIAG =                Rule("A:Diag(b) = diag(A):b",      r"A:\mathrm{Diag}(b) = \mathrm{diag}(A):b")
+DIAG_PART =           Rule("a:diag(B) = Diag(a):B",      r"a:\mathrm{diag}(B) = \mathrm{Diag}(a):B")
 
 
 def _sum(g, e):

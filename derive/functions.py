@@ -14,6 +14,7 @@ import numpy as np
 import sympy
 
 from .expr import Add, Hadamard, HadamardDivide, Ones, neg
+from .rule import Rule
 
 u = sympy.Symbol("u")
 
@@ -22,7 +23,7 @@ u = sympy.Symbol("u")
 class Elementwise:
     name: str
     latex: str                 # LaTeX of the function's name
-    rule: str                  # the differential as a textbook writes it
+    rule: Rule                 # the differential as a textbook writes it (and in LaTeX)
     differential: Callable     # (u, y, du) -> Expr, with y = f(u)
     definition: sympy.Expr     # f in terms of u, for sympy.diff in the tests
     numpy: Callable            # vectorised implementation
@@ -42,16 +43,20 @@ def _sigmoid(x):
 
 
 ELEMENTWISE = {f.name: f for f in (
-    Elementwise("exp", r"\exp", "d exp(u) = exp(u)∘du",
+    Elementwise("exp", r"\exp",
+                Rule("d exp(u) = exp(u)∘du", r"d\exp(u) = \exp(u)\circ du"),
                 lambda u, y, du: Hadamard(y, du),
                 sympy.exp(u), np.exp),
-    Elementwise("log", r"\log", "d log(u) = du⊘u",
+    Elementwise("log", r"\log",
+                Rule("d log(u) = du⊘u", r"d\log(u) = du\oslash u"),
                 lambda u, y, du: HadamardDivide(du, u),
                 sympy.log(u), np.log, domain="positive"),
-    Elementwise("sigma", r"\sigma", "dσ(u) = (σ − σ∘σ)∘du",
+    Elementwise("sigma", r"\sigma",
+                Rule("dσ(u) = (σ − σ∘σ)∘du", r"d\sigma(u) = (\sigma - \sigma\circ\sigma)\circ du"),
                 lambda u, y, du: Hadamard(_minus(y, Hadamard(y, y)), du),
                 1 / (1 + sympy.exp(-u)), _sigmoid),
-    Elementwise("tanh", r"\tanh", "d tanh(u) = (1 − tanh∘tanh)∘du",
+    Elementwise("tanh", r"\tanh",
+                Rule("d tanh(u) = (1 − tanh∘tanh)∘du", r"d\tanh(u) = (\mathbf{1} - \tanh\circ\tanh)\circ du"),
                 lambda u, y, du: Hadamard(_minus(_ones(u), Hadamard(y, y)), du),
                 sympy.tanh(u), np.tanh),
 )}

@@ -9,12 +9,15 @@ from pathlib import Path
 from .errors import DeriveError
 
 
-def write_atomically(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+def write_atomically(path, text: str | bytes) -> None:
+    """Write ``text`` (or bytes: a PDF) to ``path`` via a temporary file in the same folder
+    and ``os.replace``.
 
     On any failure the existing file is untouched and the temporary file is removed.
     """
-    path = Path(path)
+    if is_stream(path):
+        raise DeriveError(f"cannot write {path}: not a regular file (leave out -o for stdout)")
+    path = Path(os.path.realpath(path))   # through a symlink, not over it
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
@@ -27,7 +30,7 @@ def write_atomically(path, text: str) -> None:
     except OSError as exc:
         raise DeriveError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with _open(fd, text) as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -41,6 +44,21 @@ def write_atomically(path, text: str) -> None:
         if isinstance(exc, OSError):
             raise DeriveError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def is_stream(path) -> bool:
+    """A device, terminal or standard stream (``/dev/stdout``): os.replace would swap out
+    the device node or link itself, so nothing is written there."""
+    absolute = os.path.abspath(path)
+    if absolute.startswith(("/dev/", "/proc/")):
+        return True
+    return os.path.exists(absolute) and not os.path.isfile(absolute)
+
+
+def _open(fd: int, text: str | bytes):
+    if isinstance(text, bytes):
+        return os.fdopen(fd, "wb")
+    return os.fdopen(fd, "w", encoding="utf-8", newline="")
 
 
 def _default_mode() -> int:

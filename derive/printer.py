@@ -201,6 +201,23 @@ class LatexPrinter:
         return self.call(r"\mathrm{diag}", e.arg)
 
 
+class DocumentPrinter(LatexPrinter):
+    """LaTeX for derive's own documents (standalone, notes, HTML): the notation goes through
+    the macros of ``templates/notation.j2`` (``\\frob``, ``\\tr``, ``\\Diag``), defined once."""
+
+    colon = r"\frob "
+    circ = r"\hadamard "
+
+    def _print_Trace(self, e):
+        return self.call(r"\tr", e.arg)
+
+    def _print_Diag(self, e):
+        return self.call(r"\Diag", e.arg)
+
+    def _print_DiagPart(self, e):
+        return self.call(r"\diag", e.arg)
+
+
 class TextPrinter(LatexPrinter):
     """Expression → Unicode text, e.g. ``(S − S²)(s − y)xᵀ : dW``."""
 

@@ -13,10 +13,13 @@ import jinja2
 from . import printer
 from .derivation import Derivation
 from .expr import Differential, Hadamard, walk
+from .rule import latex_of
+from .sweep import IDENTIFICATION
 from .templates_path import template_dir
+from .tex_text import tex_escape
 
 FORMATS = ("markdown", "latex", "json", "numpy")
-FLAVORS = ("mse",)
+FLAVORS = ("mse", "katex", "github")
 
 
 @lru_cache(maxsize=1)
@@ -27,15 +30,17 @@ def _environment() -> jinja2.Environment:
     env.filters["tex_escape"] = tex_escape
     env.filters["sci"] = lambda x: f"{x:.1e}"
     env.filters["tol"] = lambda x: f"{x:g}"
+    env.filters["md_escape"] = md_escape
     return env
 
 
-def render(derivation: Derivation, to: str = "markdown", flavor: str = "mse") -> str:
-    """The derivation in format ``to`` (one of FORMATS)."""
+def render(derivation: Derivation, to: str = "markdown", flavor: str = "mse",
+           explain: bool = False) -> str:
+    """The derivation in format ``to`` (one of FORMATS); ``explain`` names each line's rules."""
     if to == "markdown":
-        return to_markdown(derivation, flavor)
+        return to_markdown(derivation, flavor, explain)
     if to == "latex":
-        return to_latex(derivation)
+        return to_latex(derivation, explain)
     if to == "json":
         return to_json(derivation)
     if to == "numpy":
@@ -43,14 +48,27 @@ def render(derivation: Derivation, to: str = "markdown", flavor: str = "mse") ->
     raise ValueError(f"unknown format {to!r}")
 
 
-def to_markdown(derivation: Derivation, flavor: str = "mse") -> str:
+def to_markdown(derivation: Derivation, flavor: str = "mse", explain: bool = False) -> str:
     if flavor not in FLAVORS:
         raise ValueError(f"unknown Markdown flavor {flavor!r}")
-    return _environment().get_template(f"markdown_{flavor}.md.j2").render(page(derivation))
+    template = _environment().get_template(f"markdown_{flavor}.md.j2")
+    return template.render(page(derivation, explain=explain))
 
 
-def to_latex(derivation: Derivation) -> str:
-    return _environment().get_template("latex.tex.j2").render(page(derivation))
+def to_latex(derivation: Derivation, explain: bool = False) -> str:
+    """A snippet for a document that loads amsmath (and nothing else)."""
+    return _environment().get_template("latex.tex.j2").render(page(derivation, explain=explain))
+
+
+def to_jupyter_latex(derivation: Derivation) -> str:
+    """The two display blocks as ``$$\\begin{aligned}…$$``: what KaTeX and MathJax both render."""
+    return _environment().get_template("jupyter.tex.j2").render(page(derivation))
+
+
+def to_template(derivation: Derivation, path, explain: bool = False) -> str:
+    """A user's Jinja2 template, sandboxed, with the context the built-in templates get."""
+    from .user_template import render_user_template
+    return render_user_template(path, page(derivation, explain=explain), _environment().filters)
 
 
 def to_numpy(derivation: Derivation) -> str:
@@ -124,21 +142,27 @@ def to_json(derivation: Derivation) -> str:
 # ---------------------------------------------------------------- plain data for templates
 
 
-def page(derivation: Derivation) -> dict:
-    """Everything the templates read, as strings, numbers and lists."""
+def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
+    """Everything the templates read, as strings, numbers and lists (math printed by ``tex``).
+
+    Every line carries its rules (``rules`` in LaTeX, ``rule_names`` in Unicode);
+    ``explain`` tells the templates to show them.  Identification is shown on the
+    gradient lines it produces rather than on the last substitution line.
+    """
     result = derivation.check
-    tex = latex_printer(derivation)
+    tex = tex or latex_printer(derivation)
     failed = {(v.block, v.index) for v in result.failures} if result else set()
     definitions = [
         {"lhs": tex(d.symbol), "rhs": tex(d.expr), "dlhs": tex(Differential(d.differential_of)),
          "differential": tex(d.differential),
-         "failed": ("definition", i) in failed}
+         "failed": ("definition", i) in failed, **_rules(d.rules)}
         for i, d in enumerate(derivation.definitions)]
-    substitutions = [{"latex": tex(s.expr), "failed": ("substitution", i) in failed}
+    substitutions = [{"latex": tex(s.expr), "failed": ("substitution", i) in failed,
+                      **_rules(r for r in s.rules if r != IDENTIFICATION)}
                      for i, s in enumerate(derivation.substitutions)]
     gradients = [{"label": _label(tex, derivation, g, latex=True),
                   "latex": tex(_shown(derivation, g)),
-                  "failed": ("gradient", i) in failed}
+                  "failed": ("gradient", i) in failed, **_rules((IDENTIFICATION,))}
                  for i, g in enumerate(derivation.gradients)]
     return {
         "title": derivation.chain.title,
@@ -151,7 +175,14 @@ def page(derivation: Derivation) -> dict:
         "failures": failure_sentences(derivation),
         "rows": _rows(derivation),
         "warnings": [str(w) for w in derivation.warnings],
+        "explain": explain,
     }
+
+
+def _rules(rules) -> dict:
+    """A line's rules for the templates: LaTeX (for ``--explain``) and the Unicode names."""
+    rules = list(rules)
+    return {"rules": [latex_of(r) for r in rules], "rule_names": [str(r) for r in rules]}
 
 
 def _rows(derivation: Derivation) -> list:
@@ -230,11 +261,9 @@ def _uses(derivation: Derivation, node_type) -> bool:
     return any(isinstance(n, node_type) for e in exprs for n in walk(e))
 
 
-_TEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                 "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-                 "^": r"\textasciicircum{}"}
+_MARKDOWN_SPECIALS = set("\\`*_[]<>$~&")
 
 
-def tex_escape(text: str) -> str:
-    """Plain text made safe for LaTeX's text mode."""
-    return "".join(_TEX_SPECIALS.get(c, c) for c in text)
+def md_escape(text: str) -> str:
+    """Free text (a title, a warning) that cannot open emphasis, code, math, links or HTML."""
+    return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in str(text))

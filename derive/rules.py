@@ -13,6 +13,7 @@ from .expr import (
     Trace, Transpose, Zero, neg,
 )
 from .functions import ELEMENTWISE
+from .rule import Rule
 
 
 def _product(e, d, ans):
@@ -61,25 +62,44 @@ def _inverse_transpose(x):
 
 
 DIFFERENTIALS = {
-    #                 the rule, as a textbook writes it      how to build it
-    Add:            ("d(A + B) = dA + dB",                lambda e, d, ans: Add(tuple(d(t) for t in e.terms))),
-    Mul:            ("d(AB) = dA B + A dB",               _product),
-    Transpose:      ("d(Aᵀ) = dAᵀ",                       lambda e, d, ans: Transpose(d(e.arg))),
-    Inverse:        ("d(X⁻¹) = −X⁻¹ dX X⁻¹",              lambda e, d, ans: neg(Mul((ans, d(e.arg), ans)))),
-    Power:          ("d(Xᵏ) = Σⱼ Xʲ dX Xᵏ⁻¹⁻ʲ",           _power),
-    Hadamard:       ("d(A∘B) = dA∘B + A∘dB",              _hadamard),
-    HadamardDivide: ("d(A⊘B) = dA⊘B − (A⊘B)∘dB⊘B",        _quotient),
-    Frobenius:      ("d(A:B) = dA:B + A:dB",              _frobenius),
-    Trace:          ("d tr(A) = tr(dA)",                  lambda e, d, ans: Trace(d(e.arg))),
-    Det:            ("d det X = det X · X⁻ᵀ:dX",          lambda e, d, ans: Mul((ans, Frobenius(_inverse_transpose(e.arg), d(e.arg))))),
-    LogDet:         ("d log det X = X⁻ᵀ:dX",              lambda e, d, ans: Frobenius(_inverse_transpose(e.arg), d(e.arg))),
-    Apply:          ("d f(A) = f′(A)∘dA (functions.py)",  _elementwise),
-    Diag:           ("d Diag(a) = Diag(da)",              lambda e, d, ans: Diag(d(e.arg))),
-    DiagPart:       ("d diag(A) = diag(dA)",              lambda e, d, ans: DiagPart(d(e.arg))),
-    Number:         ("dα = 0 for a constant α",           _zero),
-    Identity:       ("dI = 0",                            _zero),
-    Ones:           ("d1 = 0",                            _zero),
-    Zero:           ("d0 = 0",                            _zero),
+    #                      the rule, Unicode               and in LaTeX (--explain)
+    #                how to build it
+    Add:            (Rule("d(A + B) = dA + dB",            r"d(A+B) = dA + dB"),
+                     lambda e, d, ans: Add(tuple(d(t) for t in e.terms))),
+    Mul:            (Rule("d(AB) = dA B + A dB",           r"d(AB) = dA\,B + A\,dB"),
+                     _product),
+    Transpose:      (Rule("d(Aᵀ) = dAᵀ",                   r"d(A^T) = dA^T"),
+                     lambda e, d, ans: Transpose(d(e.arg))),
+    Inverse:        (Rule("d(X⁻¹) = −X⁻¹ dX X⁻¹",          r"d(X^{-1}) = -X^{-1}\,dX\,X^{-1}"),
+                     lambda e, d, ans: neg(Mul((ans, d(e.arg), ans)))),
+    Power:          (Rule("d(Xᵏ) = Σⱼ Xʲ dX Xᵏ⁻¹⁻ʲ",       r"d(X^k) = \sum_j X^j\,dX\,X^{k-1-j}"),
+                     _power),
+    Hadamard:       (Rule("d(A∘B) = dA∘B + A∘dB",          r"d(A\circ B) = dA\circ B + A\circ dB"),
+                     _hadamard),
+    HadamardDivide: (Rule("d(A⊘B) = dA⊘B − (A⊘B)∘dB⊘B",    r"d(A\oslash B) = dA\oslash B - (A\oslash B)\circ dB\oslash B"),
+                     _quotient),
+    Frobenius:      (Rule("d(A:B) = dA:B + A:dB",          r"d(A:B) = dA:B + A:dB"),
+                     _frobenius),
+    Trace:          (Rule("d tr(A) = tr(dA)",              r"d\,\mathrm{tr}(A) = \mathrm{tr}(dA)"),
+                     lambda e, d, ans: Trace(d(e.arg))),
+    Det:            (Rule("d det X = det X · X⁻ᵀ:dX",      r"d\det X = \det X\,X^{-T}:dX"),
+                     lambda e, d, ans: Mul((ans, Frobenius(_inverse_transpose(e.arg), d(e.arg))))),
+    LogDet:         (Rule("d log det X = X⁻ᵀ:dX",          r"d\log\det X = X^{-T}:dX"),
+                     lambda e, d, ans: Frobenius(_inverse_transpose(e.arg), d(e.arg))),
+    Apply:          (Rule("d f(A) = f′(A)∘dA (functions.py)", r"d f(A) = f'(A)\circ dA"),
+                     _elementwise),
+    Diag:           (Rule("d Diag(a) = Diag(da)",          r"d\,\mathrm{Diag}(a) = \mathrm{Diag}(da)"),
+                     lambda e, d, ans: Diag(d(e.arg))),
+    DiagPart:       (Rule("d diag(A) = diag(dA)",          r"d\,\mathrm{diag}(A) = \mathrm{diag}(dA)"),
+                     lambda e, d, ans: DiagPart(d(e.arg))),
+    Number:         (Rule("dα = 0 for a constant α",       r"d\alpha = 0 \text{ for a constant } \alpha"),
+                     _zero),
+    Identity:       (Rule("dI = 0",                        r"dI = 0"),
+                     _zero),
+    Ones:           (Rule("d1 = 0",                        r"d\mathbf{1} = 0"),
+                     _zero),
+    Zero:           (Rule("d0 = 0",                        r"d0 = 0"),
+                     _zero),
 }
 
 

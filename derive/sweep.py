@@ -15,11 +15,12 @@ from .derivation import DefinitionLine, Derivation, Gradient, SubstitutionLine
 from .diagonal import rewrite_with_aliases
 from .expr import Add, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
 from .frobenius import move_left
+from .printer import differential_prefix, latex
+from .rule import Rule
 from .rules import differentiate
 from .simplify import expand as expand_sums, simplify
 
-SUBSTITUTE = "substitute d{name}"
-IDENTIFICATION = "dE = G:dW ⟺ ∂E/∂W = G"
+IDENTIFICATION = Rule("dE = G:dW ⟺ ∂E/∂W = G", r"dE = G:dW \iff \frac{\partial E}{\partial W} = G")
 
 
 def build(chain: Chain, expand: bool = False) -> Derivation:
@@ -100,7 +101,7 @@ def reverse_sweep(chain: Chain, linear: dict):
         if isinstance(g, Zero):
             continue
         shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
-        lines.append(SubstitutionLine(shown, z, rules + (SUBSTITUTE.format(name=z.name),)))
+        lines.append(SubstitutionLine(shown, z, rules + (substitute(chain, z),)))
         rules = absorb(pending, g, linear[z.name])
     order = [w.name for w in chain.wrt]
     pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
@@ -109,6 +110,12 @@ def reverse_sweep(chain: Chain, linear: dict):
     if pending and final != lines[-1].expr:
         lines.append(SubstitutionLine(final, None, rules + (IDENTIFICATION,)))
     return lines, adjoints
+
+
+def substitute(chain: Chain, z: Symbol) -> Rule:
+    """The rule ``substitute dZ``; its LaTeX writes dZ as the derivation's lines do."""
+    dz = latex(Differential(z), differential_prefix(chain))
+    return Rule(f"substitute d{z.name}", rf"\text{{substitute }} {dz}")
 
 
 def absorb(pending: dict, g: Expr, linear: Expr) -> tuple:

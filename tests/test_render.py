@@ -26,7 +26,7 @@ def test_markdown_is_the_seed_layout(seed):
     assert r"\frac{\partial E}{\partial W} &=" in text
     assert text.startswith("**One logistic layer, squared error**")
     assert "checked numerically" in text and "seed 0" in text
-    assert seed._repr_markdown_() == text
+    assert seed._repr_markdown_() == seed.to_markdown("katex")
 
 
 def test_latex_snippet_is_amsmath_not_plain_tex(seed):
