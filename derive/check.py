@@ -139,11 +139,21 @@ def _shape_text(shape) -> str:
 def _verdicts(derivation, point, sizes, rng, directions) -> list:
     chain = derivation.chain
     values = forward(chain, point, sizes, keep_diagonal=True)
+    values.update(adjoint_values(derivation, values, sizes))
     wrt_dirs = [{w.name: rng.normal(size=values[w.name].shape) for w in chain.wrt}
                 for _ in range(directions)]
     return (_definition_verdicts(derivation, values, sizes, rng, directions)
             + _substitution_verdicts(derivation, values, sizes, wrt_dirs)
+            + _step_verdicts(derivation, values, sizes, wrt_dirs)
             + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
+
+
+def adjoint_values(derivation, values, sizes) -> dict:
+    """The named adjoints ``z̄`` at the point, in sweep order (each needs only earlier ones)."""
+    found = {}
+    for step in derivation.steps[1:]:
+        found[E.Adjoint(step.variable).key] = evaluate(step.adjoint, {**values, **found}, None, sizes)
+    return found
 
 
 def relative_error(a, b, floor: float = TINY) -> float:
@@ -328,6 +338,25 @@ def _substitution_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     return [LineVerdict("substitution", i, 0, err, err <= IDENTITY_TOLERANCE,
                         "" if err <= IDENTITY_TOLERANCE else
                         "not equal to the first line dE (an exact identity)")
+            for i, err in enumerate(worst)]
+
+
+def _step_verdicts(derivation, values, sizes, wrt_dirs) -> list:
+    """Each backprop step ``z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ`` is an exact identity."""
+    steps = derivation.steps
+    worst = [0.0] * len(steps)
+    for direction in wrt_dirs:
+        diffs = propagate(derivation, values, direction, sizes)
+        for index, step in enumerate(steps):
+            lhs = step.substituted if index == 0 else \
+                E.Frobenius(E.Adjoint(step.variable), E.Differential(step.variable))
+            expected = evaluate(lhs, values, diffs, sizes)
+            for side in (step.substituted, step.moved):
+                floor = noise_floor(magnitude(side, values, diffs, sizes), IDENTITY_TOLERANCE)
+                error = relative_error(evaluate(side, values, diffs, sizes), expected, floor)
+                worst[index] = max(worst[index], error)
+    return [LineVerdict("step", i, 0, err, err <= IDENTITY_TOLERANCE,
+                        "" if err <= IDENTITY_TOLERANCE else "the two sides differ (an exact identity)")
             for i, err in enumerate(worst)]
 
 

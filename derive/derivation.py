@@ -30,6 +30,21 @@ class SubstitutionLine:
 
 
 @dataclass(frozen=True)
+class AdjointStep:
+    """Backprop with named adjoints: ``z̄ = G``, then ``z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ``.
+
+    For the objective E itself the adjoint is 1 and the line reads
+    ``dE = ℓ_E = Σ Gᵢ : dYᵢ``.  The three sides are equal exactly.
+    """
+
+    variable: Symbol          # z
+    adjoint: Expr             # G, in terms of the adjoints of later variables
+    substituted: Expr         # z̄ : ℓ_z
+    moved: Expr               # Σ Gᵢ : dYᵢ, each Gᵢ in terms of z̄
+    rules: tuple = ()
+
+
+@dataclass(frozen=True)
 class Gradient:
     """``∂E/∂W = G`` read off ``dE = G : dW``."""
 
@@ -78,6 +93,8 @@ class Derivation:
     definitions: tuple            # of DefinitionLine, in source order
     substitutions: tuple          # of SubstitutionLine; the first is dE = ℓ_E
     gradients: tuple              # of Gradient, in wrt order
+    steps: tuple = ()             # of AdjointStep: the named-adjoint form, used instead of
+                                  # substitutions when variables are reused
     check: CheckResult | None = None
     warnings: tuple = ()
     options: dict = field(default_factory=dict)   # expand, seed, ... as asked

@@ -256,6 +256,8 @@ def _leaf(node, values, differentials, sizes):
         if name in values:
             return np.zeros(as_matrix(values[name]).shape)
         return np.zeros(concrete_shape(node.shape, sizes))
+    if isinstance(node, E.Adjoint):
+        return as_matrix(values[node.key])
     if isinstance(node, E.Number):
         return np.array([[float(node.value)]])
     if isinstance(node, E.Zero):

@@ -122,6 +122,22 @@ class Differential(Expr):
 
 
 @node
+class Adjoint(Expr):
+    """``z̄ = ∂E/∂z``, the named adjoint of a variable, defined on a line of its own."""
+
+    of: Symbol
+    shape: tuple = field(default=SCALAR, compare=False)
+
+    def infer_shape(self):
+        return self.of.shape
+
+    @property
+    def key(self) -> str:
+        """Where its value is kept beside the variables' values (no name has a space)."""
+        return "adjoint " + self.of.name
+
+
+@node
 class Number(Expr):
     """An exact scalar (SymPy Rational)."""
 

@@ -25,10 +25,15 @@ def python_name(name: str) -> str:
     return name + "_" if keyword.iskeyword(name) or name in RESERVED else name
 
 
+def adjoint_name(name: str) -> str:
+    """``h̄`` as ``_bar_h``: user names never start with an underscore."""
+    return "_bar_" + name
+
+
 class NumpyPrinter:
     """One ``_print_<Node>`` method per node type; records the helpers and sizes it used."""
 
-    ATOMIC = (E.Symbol, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
+    ATOMIC = (E.Symbol, E.Adjoint, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
               E.Frobenius, E.Apply, E.Diag, E.DiagPart, E.Transpose, E.Add, E.Hadamard,
               E.HadamardDivide)
 
@@ -64,6 +69,9 @@ class NumpyPrinter:
     # leaves
     def _print_Symbol(self, expr):
         return python_name(expr.name)
+
+    def _print_Adjoint(self, expr):
+        return adjoint_name(expr.of.name)
 
     def _print_Differential(self, expr):
         raise ValueError(f"d{expr.of.name} in an expression meant for NumPy code")
@@ -219,7 +227,10 @@ def to_numpy(derivation: Derivation) -> str:
         return [(python_name(d.symbol.name), printer.doprint(d.expr)) for d in definitions]
 
     objective_lines = assignments(chain.definitions)
-    gradient_lines = assignments(_needed(chain, [g.expr for g in derivation.gradients]))
+    adjoints = [(adjoint_name(step.variable.name), step.adjoint) for step in derivation.steps[1:]]
+    gradient_lines = assignments(_needed(chain, [g.expr for g in derivation.gradients]
+                                         + [expr for _, expr in adjoints]))
+    gradient_lines += [(name, printer.doprint(expr)) for name, expr in adjoints]
     gradients = [(g.wrt.name, python_name(g.wrt.name), printer.doprint(g.expr), g.wrt.is_scalar)
                  for g in derivation.gradients]
     names = [item.symbol.name for item in chain.inputs]

@@ -22,7 +22,7 @@ from .chain import Chain, Definition, Input
 from .errors import DeriveError, Source
 from .expr import (Add, Det, Diag, DiagPart, Expr, Frobenius, Hadamard, HadamardDivide,
                    Identity, Inverse, LogDet, Mul, Number, Ones, Power, ShapeError, Symbol,
-                   Trace, Transpose, Apply, product_shape, properties_of)
+                   Trace, Transpose, Apply, product_shape, properties_of, walk)
 from .functions import ALIASES
 from .shapes import Sizes
 
@@ -38,7 +38,7 @@ size: "scalar"        -> scalar_size
     | DIMS            -> dims_size
 ?dim: NUMBER | NAME
 defn: NAME "=" sum                      // v = W x
-wrt: "wrt" NAME (","? NAME)*            // wrt W1, W2
+wrt: "wrt" (NAME (","? NAME)* | MULOP)  // wrt W1, W2   or   wrt * (every input that matters)
 
 // loosest first: + −, then :, then products, unary minus, ∘ and friends, postfix
 ?sum: frob ((PLUS | MINUS) frob)*
@@ -688,6 +688,9 @@ class _Reader:
                             "or pass --wrt", (last.line, 1))
         chosen = []
         for name, token in entries:
+            if name == "*":
+                chosen.append(name)
+                continue
             self.check_wrt(name, token)
             if name not in chosen:
                 chosen.append(name)
@@ -715,6 +718,8 @@ class _Reader:
         definitions = [self.define(name, rhs, draft)
                        for (name, rhs), draft in zip(self.definitions, self.drafts)]
         objective = definitions[-1]
+        if "*" in wrt_names:
+            wrt_names = _every_input_used(definitions, wrt_names, [i.symbol.name for i in inputs])
         if not objective.expr.is_scalar:
             rows, cols = objective.expr.shape
             raise self.fail(f"the objective {objective.symbol.name} must be a scalar, "
@@ -738,6 +743,17 @@ class _Reader:
             return draft.make(*kids)
         except ShapeError as error:
             raise self.fail(str(error), draft.at) from None
+
+
+def _every_input_used(definitions, wrt_names, input_names) -> tuple:
+    """``wrt *``: every input with a path to the objective, in the order declared."""
+    needed = {definitions[-1].symbol.name}
+    for definition in reversed(definitions):
+        if definition.symbol.name in needed:
+            needed |= {n.name for n in walk(definition.expr) if isinstance(n, Symbol)}
+    star = [name for name in input_names if name in needed]
+    named = [name for name in wrt_names if name != "*"]
+    return tuple(dict.fromkeys(named + star))
 
 
 def _postfix_kind(token: str):

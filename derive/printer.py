@@ -7,6 +7,7 @@ arose (``S - S^2``), never re-sorted.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import sympy
 
@@ -72,6 +73,12 @@ class LatexPrinter:
 
     def _print_Differential(self, e):
         return self.differential_prefix + self.name(e.of.name)
+
+    def _print_Adjoint(self, e):
+        """``\\bar{h}_{2}``: the bar over the letter, the subscript beside it."""
+        base, _, sub = self.name(e.of.name).partition("_")
+        bar = r"\overline" if base.startswith(r"\mathrm") else r"\bar"
+        return f"{bar}{{{base}}}" + (f"_{sub}" if sub else "")
 
     def _print_Number(self, e):
         value = e.value
@@ -235,6 +242,9 @@ class TextPrinter(LatexPrinter):
 
     def _print_Number(self, e):
         return str(e.value)
+
+    def _print_Adjoint(self, e):
+        return unicodedata.normalize("NFC", e.of.name[0] + "\u0304" + e.of.name[1:])
 
     def _print_Ones(self, e):
         return "1"

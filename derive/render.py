@@ -12,9 +12,9 @@ import jinja2
 
 from . import printer
 from .derivation import Derivation
-from .expr import Differential, Hadamard, walk
+from .expr import Adjoint, Differential, Frobenius, Hadamard, walk
 from .rule import latex_of
-from .sweep import IDENTIFICATION
+from .sweep import IDENTIFICATION, substitute
 from .templates_path import template_dir
 from .tex_text import tex_escape
 
@@ -125,6 +125,13 @@ def to_json(derivation: Derivation) -> str:
              "eliminated": s.eliminated.name if s.eliminated is not None else None,
              "rules": [str(r) for r in s.rules]}
             for s in derivation.substitutions],
+        "steps": [
+            {"variable": st.variable.name,
+             "adjoint": {"latex": tex(st.adjoint), "text": printer.text(st.adjoint)},
+             "substituted": {"latex": tex(st.substituted), "text": printer.text(st.substituted)},
+             "moved": {"latex": tex(st.moved), "text": printer.text(st.moved)},
+             "rules": [str(r) for r in st.rules]}
+            for st in derivation.steps],
         "gradients": [
             {"wrt": g.wrt.name, "latex": tex(_shown(derivation, g)),
              "text": printer.text(_shown(derivation, g)),
@@ -157,16 +164,20 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
          "differential": tex(d.differential),
          "failed": ("definition", i) in failed, **_rules(d.rules)}
         for i, d in enumerate(derivation.definitions)]
-    substitutions = [{"latex": tex(s.expr), "failed": ("substitution", i) in failed,
+    objective = tex(Differential(derivation.objective))
+    substitutions = [{"lhs": objective if i == 0 else "", "latex": tex(s.expr),
+                      "failed": ("substitution", i) in failed,
                       **_rules(r for r in s.rules if r != IDENTIFICATION)}
                      for i, s in enumerate(derivation.substitutions)]
+    substitutions += _step_rows(derivation, tex, failed)
     gradients = [{"label": _label(tex, derivation, g, latex=True),
                   "latex": tex(_shown(derivation, g)),
                   "failed": ("gradient", i) in failed, **_rules((IDENTIFICATION,))}
                  for i, g in enumerate(derivation.gradients)]
     return {
         "title": derivation.chain.title,
-        "objective": tex(Differential(derivation.objective)),
+        "objective": objective,
+        "named": bool(derivation.steps),
         "definitions": definitions,
         "substitutions": substitutions,
         "gradients": gradients,
@@ -177,6 +188,26 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "warnings": [str(w) for w in derivation.warnings],
         "explain": explain,
     }
+
+
+def _step_rows(derivation: Derivation, tex, failed) -> list:
+    """Backprop steps as rows: ``z̄ = G``, then ``z̄ : dz = z̄ : ℓ_z``, then ``= Σ Gᵢ : dYᵢ``
+    (for the objective: ``dE = ℓ_E``, then ``= Σ Gᵢ : dYᵢ``)."""
+    rows = []
+    for i, step in enumerate(derivation.steps):
+        bad = ("step", i) in failed
+        if i == 0:
+            rows.append({"lhs": tex(Differential(step.variable)), "latex": tex(step.substituted),
+                         "failed": bad, **_rules(())})
+        else:
+            bar = Adjoint(step.variable)
+            rows.append({"lhs": tex(bar), "latex": tex(step.adjoint), "failed": False, **_rules(())})
+            rows.append({"lhs": tex(Frobenius(bar, Differential(step.variable))),
+                         "latex": tex(step.substituted), "failed": bad,
+                         **_rules((substitute(derivation.chain, step.variable),))})
+        if step.moved != step.substituted:
+            rows.append({"lhs": "", "latex": tex(step.moved), "failed": bad, **_rules(step.rules)})
+    return rows
 
 
 def _rules(rules) -> dict:
@@ -199,6 +230,8 @@ def _rows(derivation: Derivation) -> list:
         lhs = objective if i == 0 else " " * len(objective)
         rows.append(_row("substitution", i, f"step {i + 1}", f"{lhs} = {printer.text(s.expr)}",
                          verdicts))
+    for i, step in enumerate(derivation.steps):
+        rows.append(_row("step", i, f"step {i + 1}", _step_text(step, i), verdicts))
     for i, g in enumerate(derivation.gradients):
         text = f"{_label(printer.text, derivation, g)} = {printer.text(_shown(derivation, g))}"
         rows.append(_row("gradient", i, "gradient", text, verdicts))
@@ -206,6 +239,16 @@ def _rows(derivation: Derivation) -> list:
         if not any((r["block"], r["index"]) == key for r in rows):
             rows.append(_row(*key, verdict.block, verdict.note or verdict.block, verdicts))
     return rows
+
+
+def _step_text(step, index: int) -> str:
+    """One backprop step on one line: ``z̄ = G;  z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ``."""
+    text = printer.text
+    if index == 0:
+        return f"{text(Differential(step.variable))} = {text(step.substituted)} = {text(step.moved)}"
+    bar = Adjoint(step.variable)
+    return (f"{text(bar)} = {text(step.adjoint)};  {text(Frobenius(bar, Differential(step.variable)))}"
+            f" = {text(step.substituted)} = {text(step.moved)}")
 
 
 def _row(block, index, where, text, verdicts) -> dict:

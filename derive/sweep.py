@@ -7,13 +7,17 @@ coefficients of ``ℓ_Z`` to the left of ``:`` (frobenius.py).  Each variable is
 visited once and its adjoint ``G_Z`` collects every use, so the cost is linear in
 the chain.  When only ``wrt`` differentials remain, ``dE = G_W : dW`` gives
 ``∂E/∂W = G_W``.
+
+A chain whose variables are reused (several ``wrt``, or a variable feeding several
+definitions) is shown as backpropagation: each adjoint gets a name ``z̄`` and a line
+of its own, so every line stays short however deep the chain.
 """
 from __future__ import annotations
 
 from .chain import Chain, Definition
-from .derivation import DefinitionLine, Derivation, Gradient, SubstitutionLine
+from .derivation import AdjointStep, DefinitionLine, Derivation, Gradient, SubstitutionLine
 from .diagonal import rewrite_with_aliases
-from .expr import Add, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
+from .expr import SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
 from .frobenius import move_left
 from .printer import differential_prefix, latex
 from .rule import Rule
@@ -27,7 +31,11 @@ def build(chain: Chain, expand: bool = False) -> Derivation:
     """The derivation of ``chain`` (unchecked: check.py verifies it)."""
     varying = varying_names(chain)
     lines, linear = definition_lines(chain, varying)
-    substitutions, adjoints = reverse_sweep(chain, linear)
+    substitutions, steps = (), ()
+    if reused(chain, varying):
+        steps, adjoints = named_sweep(chain, linear)
+    else:
+        substitutions, adjoints = reverse_sweep(chain, linear)
     gradients, warnings = [], []
     for w in chain.wrt:
         g = adjoints.get(w.name, Zero(w.shape))
@@ -36,7 +44,7 @@ def build(chain: Chain, expand: bool = False) -> Derivation:
                             f"its gradient is 0")
         gradients.append(Gradient(w, g, expand_sums(g)))
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
-                      warnings=tuple(warnings), options={"expand": expand})
+                      steps=tuple(steps), warnings=tuple(warnings), options={"expand": expand})
 
 
 def varying_names(chain: Chain) -> set:
@@ -46,6 +54,21 @@ def varying_names(chain: Chain) -> set:
         if any(isinstance(n, Symbol) and n.name in varying for n in walk(definition.expr)):
             varying.add(definition.symbol.name)
     return varying
+
+
+def reused(chain: Chain, varying: set) -> bool:
+    """Several wrt, or a varying variable that feeds more than one definition (an alias
+    ``S = Diag(s)`` is notation, not a use)."""
+    if len(chain.wrt) > 1:
+        return True
+    users: dict = {}
+    defined = {d.symbol.name for d in chain.definitions}
+    for definition in chain.definitions:
+        if aliased_vector(definition, defined) is not None:
+            continue
+        for name in {n.name for n in walk(definition.expr) if isinstance(n, Symbol)} & varying:
+            users[name] = users.get(name, 0) + 1
+    return any(count > 1 for count in users.values())
 
 
 # ---------------------------------------------------------------- definition lines
@@ -116,6 +139,43 @@ def substitute(chain: Chain, z: Symbol) -> Rule:
     """The rule ``substitute dZ``; its LaTeX writes dZ as the derivation's lines do."""
     dz = latex(Differential(z), differential_prefix(chain))
     return Rule(f"substitute d{z.name}", rf"\text{{substitute }} {dz}")
+
+
+def named_sweep(chain: Chain, linear: dict):
+    """Backprop with named adjoints: one AdjointStep per variable, last defined first."""
+    objective = chain.objective.symbol
+    first = linear[objective.name]
+    pending: dict = {}
+    moved, rules = collect(pending, Number(1), first)
+    steps = [AdjointStep(objective, Number(1), first, moved, rules)]
+    for definition in reversed(chain.definitions[:-1]):
+        z = definition.symbol
+        if z.name not in pending:
+            continue
+        _, contributions = pending.pop(z.name)
+        g = simplify(_sum(contributions, z.shape))
+        if isinstance(g, Zero):
+            continue
+        bar = Adjoint(z)
+        moved, rules = collect(pending, bar, linear[z.name])
+        steps.append(AdjointStep(z, g, pair(bar, linear[z.name]), moved, rules))
+    adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
+    return steps, adjoints
+
+
+def collect(pending: dict, g: Expr, linear: Expr):
+    """``g : linear`` as ``Σ Gᵢ : dYᵢ`` (one term per Y), each Gᵢ also added to pending."""
+    pieces: dict = {}
+    used = []
+    for coefficient, symbol, rules in move_left(g, linear):
+        pieces.setdefault(symbol.name, (symbol, []))[1].append(coefficient)
+        used.extend(r for r in rules if r not in used)
+    terms = []
+    for symbol, coefficients in pieces.values():
+        g_y = simplify(_sum(coefficients, symbol.shape))
+        pending.setdefault(symbol.name, (symbol, []))[1].append(g_y)
+        terms.append(pair(g_y, Differential(symbol)))
+    return _sum(terms, SCALAR), tuple(used)
 
 
 def absorb(pending: dict, g: Expr, linear: Expr) -> tuple:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from derive.api import derive_file
+from derive.check import adjoint_values
 from derive.evaluate import evaluate, forward
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -77,6 +78,7 @@ def test_example_gradient_matches_closed_form(name):
     for _ in range(3):
         point = draw(derivation.chain, rng)
         values = forward(derivation.chain, point)
+        values.update(adjoint_values(derivation, values, None))      # named adjoints z̄, if any
         want = CLOSED_FORMS[name](**point)
         for gradient in derivation.gradients:
             for shown in (gradient.expr, gradient.expanded):

@@ -32,7 +32,7 @@ def test_random_chain_renders_and_its_numpy_gradient_is_the_derived_one(seed):
     import numpy as np
 
     from derive import render
-    from derive.check import assign_sizes, draw_point
+    from derive.check import adjoint_values, assign_sizes, draw_point
     from derive.evaluate import evaluate, forward
     from derive.numpy_code import to_numpy
 
@@ -45,6 +45,7 @@ def test_random_chain_renders_and_its_numpy_gradient_is_the_derived_one(seed):
     exec(compile(to_numpy(derivation), "<generated>", "exec"), namespace)   # derive's own output
     point = draw_point(chain, assign_sizes(chain), np.random.default_rng(seed), "shifted")
     values = forward(chain, point)
+    values.update(adjoint_values(derivation, values, None))
     got = namespace["gradient"](**point)
     for gradient in derivation.gradients:
         want = evaluate(gradient.expr, values)
