@@ -25,7 +25,8 @@ class Elementwise:
     latex: str                 # LaTeX of the function's name
     rule: Rule                 # the differential as a textbook writes it (and in LaTeX)
     differential: Callable     # (u, y, du) -> Expr, with y = f(u)
-    definition: sympy.Expr     # f in terms of u, for sympy.diff in the tests
+    definition: Callable       # u -> f(u) as a SymPy expression, for sympy.diff in the tests
+                               # (built on demand: SymPy arithmetic is slow to warm up)
     numpy: Callable            # vectorised implementation
     domain: str = ""           # "" or "positive": arguments must be > 0
 
@@ -46,19 +47,19 @@ ELEMENTWISE = {f.name: f for f in (
     Elementwise("exp", r"\exp",
                 Rule("d exp(u) = exp(u)∘du", r"d\exp(u) = \exp(u)\circ du"),
                 lambda u, y, du: Hadamard(y, du),
-                sympy.exp(u), np.exp),
+                lambda u: sympy.exp(u), np.exp),
     Elementwise("log", r"\log",
                 Rule("d log(u) = du⊘u", r"d\log(u) = du\oslash u"),
                 lambda u, y, du: HadamardDivide(du, u),
-                sympy.log(u), np.log, domain="positive"),
+                lambda u: sympy.log(u), np.log, domain="positive"),
     Elementwise("sigma", r"\sigma",
                 Rule("dσ(u) = (σ − σ∘σ)∘du", r"d\sigma(u) = (\sigma - \sigma\circ\sigma)\circ du"),
                 lambda u, y, du: Hadamard(_minus(y, Hadamard(y, y)), du),
-                1 / (1 + sympy.exp(-u)), _sigmoid),
+                lambda u: 1 / (1 + sympy.exp(-u)), _sigmoid),
     Elementwise("tanh", r"\tanh",
                 Rule("d tanh(u) = (1 − tanh∘tanh)∘du", r"d\tanh(u) = (\mathbf{1} - \tanh\circ\tanh)\circ du"),
                 lambda u, y, du: Hadamard(_minus(_ones(u), Hadamard(y, y)), du),
-                sympy.tanh(u), np.tanh),
+                lambda u: sympy.tanh(u), np.tanh),
 )}
 
 ALIASES = {"σ": "sigma", "sigmoid": "sigma", "sigma": "sigma", "exp": "exp", "log": "log",

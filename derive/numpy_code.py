@@ -9,12 +9,11 @@ from __future__ import annotations
 import keyword
 from functools import lru_cache
 
-import jinja2
 import sympy
 
 from . import expr as E
 from .derivation import Derivation
-from .templates_path import template_dir
+from .templates_path import environment
 
 RESERVED = {"np", "float", "objective", "gradient"}
 NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma"}
@@ -211,11 +210,7 @@ def _size_sources(chain, symbols) -> dict:
     return sources
 
 
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
-                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
+_environment = lru_cache(maxsize=1)(environment)
 
 
 def to_numpy(derivation: Derivation) -> str:

@@ -113,7 +113,7 @@ def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = No
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", lexer="contextual")
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual", cache=True)   # cached tables: fast start
 
 
 def _syntax_tree(text: str, source: Source) -> Tree:

@@ -15,7 +15,7 @@ from .derivation import Derivation
 from .expr import Adjoint, Differential, Frobenius, Hadamard, walk
 from .rule import latex_of
 from .sweep import IDENTIFICATION, substitute
-from .templates_path import template_dir
+from .templates_path import environment
 from .tex_text import tex_escape
 
 FORMATS = ("markdown", "latex", "json", "numpy")
@@ -24,9 +24,7 @@ FLAVORS = ("mse", "katex", "github")
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
-                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                             trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = environment()
     env.filters["tex_escape"] = tex_escape
     env.filters["sci"] = lambda x: f"{x:.1e}"
     env.filters["tol"] = lambda x: f"{x:g}"

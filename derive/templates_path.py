@@ -1,7 +1,10 @@
-"""Where the Jinja2 templates live: inside the installed package, or in the repo."""
+"""Where the Jinja2 templates live (inside the installed package, or in the repo), and
+the environment every built-in template is rendered in."""
 from __future__ import annotations
 
 from pathlib import Path
+
+import jinja2
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -16,3 +19,12 @@ def template_dir() -> Path:
     if installed.is_dir():
         return installed
     return _PACKAGE.parent / "templates"
+
+
+def environment() -> jinja2.Environment:
+    """Strict, whitespace-trimmed, with compiled templates cached on disk between runs
+    (compiling them costs a cold ``derive`` run more than the derivation itself)."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True, autoescape=False,
+                              bytecode_cache=jinja2.FileSystemBytecodeCache())
