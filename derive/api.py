@@ -2,40 +2,69 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
+import os
+from contextlib import contextmanager
 
 from .check import check as numeric_check
 from .derivation import Derivation
 from .errors import DeriveError
+from .limits import Limits, applied, read_bounded
 from .parse import parse_chain
 from .sweep import build
 
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
-           seed: int = 0, expand: bool = False) -> Derivation:
+           seed: int = 0, expand: bool = False, limits: Limits | None = None) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
 
     A failed numeric check is not an exception: it is recorded in ``derivation.check``
     (``.ok`` is False, ``.failures`` names the lines), so callers can still show it.
+    ``limits`` bounds sizes and time (default: ``Limits`` with ``DERIVE_MAX_…`` variables).
     """
-    chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
-    derivation = build(chain, expand=expand)
-    if check:
-        derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
+    with applied(limits), _resources():
+        chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
+        derivation = build(chain, expand=expand)
+        if check:
+            derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
     return derivation
 
 
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
-                seed: int = 0, expand: bool = False) -> Derivation:
+                seed: int = 0, expand: bool = False, limits: Limits | None = None) -> Derivation:
     """``derive`` on the UTF-8 text of ``path``; errors cite the path as given."""
-    return derive(read_text(path), wrt=wrt, source_name=source_name or str(path),
-                  check=check, seed=seed, expand=expand)
+    with applied(limits):
+        return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
+                      check=check, seed=seed, expand=expand)
+
+
+@contextmanager
+def _resources():
+    """The last line of defence behind limits.py: exhaustion is an input error, not a crash."""
+    try:
+        yield
+    except RecursionError:
+        raise DeriveError("the derivation nests too deeply for Python's stack "
+                          "(keep DERIVE_MAX_DEPTH at its default, 100)") from None
+    except MemoryError:
+        raise DeriveError("out of memory: the chain or its sizes are too large for this "
+                          "machine") from None
+
+
+def display_name(path) -> str:
+    """``path`` as messages, headings and outputs show it: bytes of a file name that are not
+    UTF-8 become U+FFFD, which every output can encode (a lone surrogate cannot)."""
+    try:
+        return os.fsencode(path).decode("utf-8", "replace")
+    except UnicodeError:
+        return str(path).encode("utf-8", "replace").decode("utf-8")
 
 
 def read_text(path) -> str:
     """A chain file's text, with unreadable files reported as input errors."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            data = read_bounded(stream, str(path))
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
         raise DeriveError(f"cannot read {path}: no such file") from None
     except UnicodeDecodeError:

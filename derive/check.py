@@ -15,6 +15,8 @@ from . import expr as E
 from .derivation import CheckResult, Derivation, LineVerdict
 from .errors import EXIT_INPUT, DeriveError
 from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
+from .limits import current as current_limits
+from .limits import raise_it, tick
 
 TOLERANCE = 1e-6
 IDENTITY_TOLERANCE = 1e-9
@@ -40,11 +42,14 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
     chain = derivation.chain
     rng = np.random.default_rng(seed)
     sizes = assign_sizes(chain)
+    _check_entries(chain, sizes)
     last = None
     for attempt in range(MAX_TRIES):
+        tick()
         point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
         try:
-            verdicts = _verdicts(derivation, point, sizes, rng, directions)
+            with np.errstate(all="ignore"):   # inf and nan are caught, not warned about
+                verdicts = _verdicts(derivation, point, sizes, rng, directions)
         except DomainError as error:
             last = error
             continue
@@ -78,6 +83,19 @@ def assign_sizes(chain) -> dict:
         sizes[symbol] = candidate
         candidate += 1
     return sizes
+
+
+def _check_entries(chain, sizes) -> None:
+    """Refuse a point too large to draw (``W : 100000x100000`` is 80 GB) before drawing it."""
+    limit, total = current_limits().max_entries, 0
+    for item in chain.inputs:
+        rows, cols = concrete_shape(item.symbol.shape, sizes)
+        total += rows * cols
+        if limit and total > limit:
+            raise DeriveError(f"the numeric check would draw more than {limit} random numbers, "
+                              f"{rows * cols} for {item.symbol.name} alone: use --no-check, "
+                              f"smaller sizes, or lift the limit {raise_it('max_entries')}",
+                              chain.source, item.line, item.column)
 
 
 def draw_point(chain, sizes, rng, strategy: str = "normal") -> dict:
@@ -158,10 +176,21 @@ def adjoint_values(derivation, values, sizes) -> dict:
 
 def relative_error(a, b, floor: float = TINY) -> float:
     """‖a − b‖ relative to the larger of ‖a‖, ‖b‖ and ``floor`` (the rounding noise
-    level, so a derivative that is truly 0 is not judged by its noise alone)."""
+    level, so a derivative that is truly 0 is not judged by its noise alone).
+
+    Values too large to compare (a norm or the floor overflowing) give ``inf``, never
+    ``nan``: a nan would pass every ``max`` and no ``<=``, and a line would be called
+    verified that was not.
+    """
     a, b = dense(a), dense(b)
-    scale = max(np.linalg.norm(a), np.linalg.norm(b), floor, TINY)
-    return float(np.linalg.norm(a - b) / scale)
+    unit = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)))
+    if not (np.isfinite(unit) and np.isfinite(floor)):
+        return np.inf
+    unit = unit or 1.0            # norms of a/unit and b/unit cannot overflow
+    a, b = a / unit, b / unit
+    scale = max(np.linalg.norm(a), np.linalg.norm(b), floor / unit, TINY)
+    error = float(np.linalg.norm(a - b) / scale)
+    return error if np.isfinite(error) else np.inf
 
 
 def noise_floor(magnitude: float, tolerance: float, spread: float = 1.0) -> float:
@@ -238,6 +267,7 @@ def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
     active = _active(chain)
     verdicts = []
     for index, line in enumerate(derivation.definitions):
+        tick(chain.source, line.line)
         target = line.differential_of
         function_expr = line.expr if not line.is_alias else chain.definition_of(target).expr
         names, tied = _perturbed(chain, function_expr, line.differential, active)
@@ -306,6 +336,7 @@ def propagate(derivation, values, direction: dict, sizes) -> dict:
              if not line.is_alias}
     diffs = dict(direction)
     for definition in derivation.chain.definitions:
+        tick(derivation.chain.source, definition.line)
         name = definition.symbol.name
         if name in shown:
             diffs[name] = evaluate(shown[name].differential, values, diffs, sizes)

@@ -38,9 +38,14 @@ def _source(file, expr) -> tuple:
     if expr is not None:
         return expr, "<-e>"
     if file == "-":
-        return click.get_text_stream("stdin").read(), "<stdin>"
-    from .api import read_text
-    return read_text(file), file
+        try:
+            from .limits import read_bounded
+            stdin = click.get_binary_stream("stdin")
+            return read_bounded(stdin, "standard input").decode("utf-8"), "<stdin>"
+        except UnicodeDecodeError:
+            raise DeriveError("cannot read standard input: not UTF-8 text") from None
+    from .api import display_name, read_text
+    return read_text(file), display_name(file)
 
 
 def _wrt(value):
@@ -120,12 +125,23 @@ input_options = [
     click.option("--seed", type=int, default=0, show_default=True,
                  help="Seed of the random point of the numeric check."),
 ]
+max_seconds_option = click.option(
+    "--max-seconds", type=click.FloatRange(min=0), metavar="S",
+    help="Stop with exit 2 after S seconds (default 60, or DERIVE_MAX_SECONDS; 0: no limit).")
+
+
+@contextmanager
+def _limited(max_seconds):
+    """The run under limits.py's limits, ``--max-seconds`` over DERIVE_MAX_SECONDS."""
+    from .limits import Limits, applied
+    with applied(Limits.from_environment(max_seconds=max_seconds)):
+        yield
 
 
 def with_input(command):
     for option in reversed(input_options):
         command = option(command)
-    return command
+    return max_seconds_option(command)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,12 +168,12 @@ def main():
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
               help="Render with this Jinja2 template (sandboxed) instead of a built-in one.")
-def render(file, expr, wrt, seed, to, flavor, output, expand, no_check, standalone, explain,
-           template, keep_tex, katex_url):
+def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_check, standalone,
+           explain, template, keep_tex, katex_url):
     """Render the derivation of FILE (or - for stdin, or -e TEXT)."""
     from . import api
     from . import render as renderer
-    with _edge():
+    with _edge(), _limited(max_seconds):
         if template is not None and to is not None:
             raise click.UsageError("give -t or --template, not both")
         fmt = _format(to, None if template else output, flavor)
@@ -179,11 +195,11 @@ def render(file, expr, wrt, seed, to, flavor, output, expand, no_check, standalo
 
 @main.command()
 @with_input
-def check(file, expr, wrt, seed):
+def check(file, expr, wrt, seed, max_seconds):
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not."""
     from . import api
     from . import render as renderer
-    with _edge():
+    with _edge(), _limited(max_seconds):
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed)
         click.echo(renderer.to_verdict(derivation), nl=False)
@@ -235,13 +251,16 @@ def _derive_all(files, seed) -> list:
 @click.option("--keep-tex", is_flag=True, help="With PDF output: keep the .tex next to it.")
 @click.option("--katex-url", metavar="URL",
               help="With HTML output: load KaTeX from this dist/ folder or URL, not the CDN.")
-def notes(files, output, to, title, seed, explain, keep_tex, katex_url):
+@max_seconds_option
+def notes(files, output, to, title, seed, explain, keep_tex, katex_url, max_seconds):
     """Lecture notes: one document, a section per chain FILE, each derived and checked."""
-    with _edge():
+    with _edge(), _limited(max_seconds):
         fmt = _notes_format(to, output)
         _check_document_options(fmt, output, False, keep_tex, katex_url)
         derivations = _derive_all(files, seed)
-        headings = [d.chain.title or Path(f).name for d, f in zip(derivations, files)]
+        from .api import display_name
+        headings = [d.chain.title or Path(display_name(f)).name
+                    for d, f in zip(derivations, files)]
         rendered = _document(derivations, fmt, notes=True, headings=headings, title=title,
                              katex_url=katex_url, explain=explain)
         _emit(rendered, output, fmt, keep_tex)

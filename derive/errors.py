@@ -1,12 +1,16 @@
 """One exception type for everything a user can get wrong, with a location."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 EXIT_INPUT = 2
 EXIT_CHECK_FAILED = 3
 EXIT_NO_TEX = 4
 EXIT_TEX_FAILED = 5
+
+WINDOW = 100      # characters of a long line shown around the column
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,21 @@ class DeriveError(Exception):
         if self.source is None or self.line is None:
             return f"derive: {self.message}"
         column = self.column or 1
-        text = self.source.line(self.line)
-        caret = " " * (column - 1) + "^"
+        text, caret = _excerpt(self.source.line(self.line), column)
         return f"{self.source.name}:{self.line}:{column}: {self.message}\n  {text}\n  {caret}"
 
     def __str__(self) -> str:
         return self.format()
+
+
+def _excerpt(text: str, column: int) -> tuple:
+    """The line as shown (a window around ``column`` if it is long, control characters
+    and lone surrogates as U+FFFD, which cannot steer a terminal or fail to encode) and a
+    caret under the column (tabs kept in its indent, so it lines up)."""
+    text, index = _UNPRINTABLE.sub("\ufffd", text.rstrip("\r")), column - 1
+    if len(text) > WINDOW:
+        start = max(0, min(index - WINDOW // 2, len(text) - WINDOW))
+        head, tail = "…" if start else "", "…" if start + WINDOW < len(text) else ""
+        text, index = head + text[start:start + WINDOW] + tail, index - start + len(head)
+    indent = "".join("\t" if c == "\t" else " " for c in text[:index])
+    return text, indent + " " * (index - len(indent)) + "^"

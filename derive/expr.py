@@ -397,7 +397,21 @@ def walk(expr: Expr):
 
 
 def contains_differential(expr: Expr) -> bool:
-    return any(isinstance(n, Differential) for n in walk(expr))
+    """Whether a ``dX`` occurs in ``expr``; cached on every node (simplify asks about the
+    same subtrees again and again), computed without recursion."""
+    stack = [(expr, False)]
+    while stack:
+        current, ready = stack.pop()
+        if "_has_d" in current.__dict__:
+            continue
+        if ready:
+            value = isinstance(current, Differential) or \
+                any(c.__dict__["_has_d"] for c in current.children)
+            object.__setattr__(current, "_has_d", value)
+        else:
+            stack.append((current, True))
+            stack.extend((c, False) for c in current.children)
+    return expr.__dict__["_has_d"]
 
 
 def differentials_in(expr: Expr) -> list:

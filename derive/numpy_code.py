@@ -15,7 +15,7 @@ from . import expr as E
 from .derivation import Derivation
 from .templates_path import environment
 
-RESERVED = {"np", "float", "objective", "gradient"}
+RESERVED = {"np", "float", "objective", "gradient", "given", "inputs"}   # the module's own names
 NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma"}
 
 

@@ -43,6 +43,9 @@ def write_atomically(path, text: str | bytes) -> None:
             pass
         if isinstance(exc, OSError):
             raise DeriveError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if isinstance(exc, UnicodeEncodeError):   # an argument with bytes that are not UTF-8
+            raise DeriveError(f"cannot write {path}: the text holds {exc.object[exc.start]!r}, "
+                              "which is not Unicode (an argument that is not UTF-8?)") from None
         raise
 
 

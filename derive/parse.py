@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Callable
 
+import lark
 import sympy
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from .chain import Chain, Definition, Input
+from .cache import private_cache_dir
 from .errors import DeriveError, Source
 from .expr import (Add, Det, Diag, DiagPart, Expr, Frobenius, Hadamard, HadamardDivide,
                    Identity, Inverse, LogDet, Mul, Number, Ones, Power, ShapeError, Symbol,
-                   Trace, Transpose, Apply, product_shape, properties_of, walk)
+                   Trace, Transpose, Apply, product_shape, properties_of, show_shape, walk)
 from .functions import ALIASES
+from .limits import current as current_limits
+from .limits import raise_it, tick
 from .shapes import Sizes
 
 GRAMMAR = r"""
@@ -76,8 +81,6 @@ COMMENT: /#[^\n]*/
 %ignore COMMENT
 """
 
-MAX_DEPTH = 100        # nesting levels of one expression; keeps every later walk shallow
-MAX_EXPONENT = 100
 
 ELEMENTWISE = set(ALIASES)
 FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv"} | ELEMENTWISE
@@ -97,11 +100,20 @@ _BINARY = {"∘": Hadamard, "⊙": Hadamard, ".*": Hadamard, "./": HadamardDivid
 
 _SLASH_NEXT = re.compile(r"[ \t\f\r\u00a0]*/")
 _TITLE = re.compile(r"#\s*title\s*:\s*(.*?)\s*$")
+# control characters (a NUL, an escape) and lone surrogates are refused even in comments:
+# comments reach the NumPy module and titles every document
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = None) -> Chain:
     """Read a chain; every mistake in ``text`` is a DeriveError with line and column."""
     source = Source(text, source_name)
+    _check_size(text, source)
+    control = _CONTROL.search(text)
+    if control:
+        line = text.count("\n", 0, control.start()) + 1
+        column = control.start() - text.rfind("\n", 0, control.start())
+        raise DeriveError(f"unexpected character {control.group()!r}", source, line, column)
     try:
         return _Reader(text, source).chain(wrt)
     except RecursionError:
@@ -113,7 +125,16 @@ def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = No
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", lexer="contextual", cache=True)   # cached tables: fast start
+    return Lark(GRAMMAR, parser="lalr", lexer="contextual", cache=_cache_file())   # fast start
+
+
+def _cache_file():
+    """The parse tables' pickle, in this user's private cache folder (else no cache)."""
+    folder = private_cache_dir()
+    if folder is None:
+        return False
+    version = f"lark{lark.__version__}-py{sys.version_info[0]}.{sys.version_info[1]}"
+    return str(folder / f"grammar-{version}.pickle")   # lark checks the grammar's hash inside
 
 
 def _syntax_tree(text: str, source: Source) -> Tree:
@@ -121,8 +142,10 @@ def _syntax_tree(text: str, source: Source) -> Tree:
     interactive = _parser().parse_interactive(text)
     seen = [None, None]            # the last two tokens handed to the parser
     try:
-        for token in interactive.iter_parse():
+        for count, token in enumerate(interactive.iter_parse()):
             seen = [seen[1], token]
+            if count % 4096 == 0:      # a long text takes seconds: the time limit holds here too
+                tick(source, token.line)
         return interactive.feed_eof(seen[1])
     except UnexpectedInput as error:
         token = getattr(error, "token", None)
@@ -134,7 +157,7 @@ def _syntax_tree(text: str, source: Source) -> Tree:
 
 def _syntax_error(error: UnexpectedInput, previous, source: Source) -> DeriveError:
     if isinstance(error, UnexpectedCharacters):
-        return DeriveError(f"unexpected character {error.char!r}", source, error.line, error.column)
+        return _character_error(error, source)
     token = error.token
     expected = set(getattr(error, "expected", ()) or ())
     line, column = error.line, error.column
@@ -153,6 +176,24 @@ def _describe(token) -> str:
     return repr(str(token))
 
 
+def _character_error(error: UnexpectedCharacters, source: Source) -> DeriveError:
+    """A character no token starts with; ``1.2.3`` is reported whole, as a bad number."""
+    text, position = source.text, error.pos_in_stream
+    start = position
+    while start > 0 and text[start - 1] in "0123456789.":
+        start -= 1
+    end = position
+    while end < len(text) and text[end] in "0123456789.":
+        end += 1
+    if error.char == "." and any(c.isdigit() for c in text[start:end]):
+        return DeriveError(f"bad number {text[start:end]}: write a number such as 2, 0.5 or 1/3",
+                           source, error.line, error.column - (position - start))
+    hint = " (a name is Latin letters, digits and _, or one Greek letter)" \
+        if error.char.isalpha() else ""
+    return DeriveError(f"unexpected character {error.char!r}{hint}", source, error.line,
+                       error.column)
+
+
 def _syntax_message(token, expected: set, previous) -> str:
     after = f" after {_describe(previous)}" if previous is not None else ""
     ends = token.type in ("$END", "_SEP")
@@ -160,6 +201,8 @@ def _syntax_message(token, expected: set, previous) -> str:
         return f"expected a size (scalar, N or M x N){after}, got {_describe(token)}"
     if previous is not None and previous.type == "X":
         return f"expected a size after 'x', got {_describe(token)}"
+    if previous is not None and previous.type == "WRT":
+        return f"expected a name after 'wrt' (or * for every input), got {_describe(token)}"
     if "LPAR" in expected and "PLUS" not in expected:
         return f"expected an expression{after}" + ("" if ends else f", got {_describe(token)}")
     if "EQUAL" in expected:
@@ -175,16 +218,42 @@ def _syntax_message(token, expected: set, previous) -> str:
     return f"unexpected {_describe(token)}"
 
 
+def _check_size(text: str, source: Source) -> None:
+    """Refuse a text beyond the byte or line limit before parsing it: lark needs seconds
+    for a megabyte. The error points at where the limit is crossed."""
+    limits = current_limits()
+    if limits.max_bytes and len(text) > limits.max_bytes // 4 \
+            and len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+        kept = text.encode("utf-8", "surrogatepass")[:limits.max_bytes]
+        at = len(kept.decode("utf-8", "ignore"))
+        line = text.count("\n", 0, at) + 1
+        raise DeriveError(f"the chain is longer than {limits.max_bytes} bytes, the limit "
+                          + raise_it("max_bytes"),
+                          source, line, at - text.rfind("\n", 0, at))
+    if limits.max_lines and text.count("\n") >= limits.max_lines:
+        lines = text.split("\n")
+        if len(lines) > limits.max_lines and "".join(lines[limits.max_lines:]).strip():
+            raise DeriveError(f"the chain has more than {limits.max_lines} lines, the limit "
+                              + raise_it("max_lines"),
+                              source, limits.max_lines + 1, 1)
+
+
 def _check_depth(tree: Tree, fail) -> None:
-    """Refuse deeply nested expressions before anything walks them recursively."""
-    stack = [(tree, 0)]
+    """Refuse deeply nested or huge expressions before anything walks them recursively."""
+    limits = current_limits()
+    stack, count = [(tree, 0)], 0
     while stack:
         node, depth = stack.pop()
         if not isinstance(node, Tree):
             continue
         depth += _weight(node)
-        if depth > MAX_DEPTH:
-            raise fail(f"expression nested too deeply (more than {MAX_DEPTH} levels)", node)
+        count += 1
+        if limits.max_depth and depth > limits.max_depth:
+            raise fail(f"expression nested too deeply: more than {limits.max_depth} levels, "
+                       f"the limit {raise_it('max_depth')}", node)
+        if limits.max_nodes and count > limits.max_nodes:
+            raise fail(f"expression too large: more than {limits.max_nodes} nodes, the limit "
+                       + raise_it("max_nodes"), tree)
         stack.extend((child, depth) for child in node.children)
 
 
@@ -338,6 +407,7 @@ class _Reader:
         self.wrt_line = 0
         self.current = 0                        # index of the definition being read
         self.symbols: dict[str, Symbol] = {}
+        self.inferred: list = []                # (size variable, node, what) of each I and 1
 
     def fail(self, message: str, where) -> DeriveError:
         line, column = _position(where)
@@ -357,12 +427,14 @@ class _Reader:
             {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt}[statement.data](statement)
         self.check_size_names()
         for index, (name, rhs) in enumerate(self.definitions):
+            tick(self.source, name.line)
             _check_depth(rhs, self.fail)
             self.current = index
             self.drafts.append(self.expr(rhs))
         if not self.definitions:
             last_line = _position(statements[-1])[0]
-            raise self.fail("no definitions: the last definition is the objective", (last_line, 1))
+            raise self.fail("no definitions: a chain needs an objective, its last definition "
+                            "(such as E = x'x)", (last_line, 1))
         wrt_symbols = self.wrt_names(wrt)
         self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
         return self.finish(wrt_symbols, wrt is not None and bool(wrt))
@@ -414,6 +486,9 @@ class _Reader:
         props = set()
         for token in tokens:
             prop = str(token)
+            if prop not in IMPLIES and not self.text[token.start_pos - 1].isspace():
+                raise self.fail(f"unexpected {prop!r} after the size: a size is scalar, N or "
+                                "M x N", token)
             if prop not in IMPLIES:
                 raise self.fail(f"unknown property {prop} (known: {', '.join(IMPLIES)})", token)
             rows, cols = self.sizes.value(shape[0]), self.sizes.value(shape[1])
@@ -434,10 +509,13 @@ class _Reader:
         self.wrt_line = self.wrt_line or statement.children[0].line
 
     def check_size_names(self) -> None:
-        for name, (_kind, token) in self.names.items():
+        for name, (kind, token) in self.names.items():
             if name in self.size_names:
-                earlier = self.size_names[name]
-                raise self.fail(f"{name} names a size ({self.where(earlier, token)}) "
+                size = self.size_names[name]
+                if (size.line, size.column) > (token.line, token.column):
+                    raise self.fail(f"{name} is a variable ({kind} {self.where(token, size)}) "
+                                    "and cannot also name a size", size)
+                raise self.fail(f"{name} names a size ({self.where(size, token)}) "
                                 "and cannot also name a variable", token)
 
     # ------------------------------------------------ second pass: drafts with shapes
@@ -457,8 +535,12 @@ class _Reader:
         name = str(token)
         if name in RESERVED:
             raise self.fail(f"{name} is a function: write {name}(…)", token)
+        if name == "wrt":
+            raise self.fail("wrt starts a statement of its own: put it on a new line "
+                            "or after ';'", token)
         if name == "I":
             n = self.sizes.fresh()
+            self.inferred.append((n, node, "the size of I"))
             return self.draft(lambda: Identity(self.sizes.size(n)), (), (n, n), node)
         shape = self.lookup(name, token)
         return self.draft(lambda: self.symbols[name], (), shape, node)
@@ -493,6 +575,7 @@ class _Reader:
             return self.number_draft(Fraction(1, 2), node)
         if token == "1" and not _SLASH_NEXT.match(self.text, token.end_pos):
             n = self.sizes.fresh()
+            self.inferred.append((n, node, "the length of the ones vector 1"))
 
             def ones():     # the ones vector; of length 1 it is the number 1
                 size = self.sizes.size(n)
@@ -621,8 +704,10 @@ class _Reader:
         return self.power(operand, kind, token, text)
 
     def power(self, operand: _Draft, k: int, token: Token, text: str) -> _Draft:
-        if abs(k) > MAX_EXPONENT:
-            raise self.fail(f"exponent too large: at most {MAX_EXPONENT}", token)
+        limit = current_limits().max_exponent
+        if limit and abs(k) > limit:
+            raise self.fail(f"exponent too large: at most {limit}, the limit "
+                            + raise_it("max_exponent"), token)
         at = _position(token)
         if operand.number is not None:
             if operand.number == 0 and k < 0:
@@ -715,18 +800,38 @@ class _Reader:
             self.symbols[name] = symbol
             inputs.append(Input(symbol, info.declared, info.line, info.column))
         inputs.sort(key=lambda item: (item.line, item.column))
+        self.check_inferred(inputs)
         definitions = [self.define(name, rhs, draft)
                        for (name, rhs), draft in zip(self.definitions, self.drafts)]
         objective = definitions[-1]
         if "*" in wrt_names:
             wrt_names = _every_input_used(definitions, wrt_names, [i.symbol.name for i in inputs])
+            if not wrt_names:
+                self.nothing_to_differentiate(overridden)
         if not objective.expr.is_scalar:
-            rows, cols = objective.expr.shape
             raise self.fail(f"the objective {objective.symbol.name} must be a scalar, "
-                            f"but it is {rows}×{cols}", (objective.line, objective.column))
+                            f"but it is {show_shape(objective.expr.shape)}",
+                            (objective.line, objective.column))
         return Chain(inputs=tuple(inputs), definitions=tuple(definitions),
                      wrt=tuple(self.symbols[n] for n in wrt_names), title=_title(self.text),
                      source=self.source, wrt_line=0 if overridden else self.wrt_line)
+
+    def check_inferred(self, inputs) -> None:
+        """Every size of an ``I`` or ``1`` is some input's: the check and the NumPy module
+        learn sizes only from the inputs."""
+        known = {s for item in inputs for size in item.symbol.shape for s in size.free_symbols}
+        for n, node, what in self.inferred:
+            if self.sizes.size(n).free_symbols - known:
+                raise self.fail(f"cannot tell {what}: no input has a size it could take", node)
+
+    def nothing_to_differentiate(self, overridden: bool) -> None:
+        """``wrt *`` where the objective depends on no input."""
+        objective = self.definitions[-1][0]
+        message = f"wrt *: {objective} depends on no input, so there is nothing to differentiate"
+        star = [t for t in self.wrt_tokens if str(t) == "*"]
+        if overridden or not star:
+            raise DeriveError("--" + message, self.source)
+        raise self.fail(message, star[0])
 
     def define(self, name_token: Token, rhs: Tree, draft: _Draft) -> Definition:
         expr = self.build(draft)
@@ -786,5 +891,5 @@ def _title(text: str) -> str | None:
         if "#" in line:
             match = _TITLE.match(line[line.index("#"):])
             if match:
-                return match.group(1)
+                return " ".join(match.group(1).split())   # no line break (\r, \u2028) survives
     return None

@@ -137,6 +137,7 @@ def to_json(derivation: Derivation) -> str:
              "expanded": None if g.expanded is None else
              {"latex": tex(g.expanded), "text": printer.text(g.expanded)}}
             for g in derivation.gradients],
+        "status": _status(derivation.check),
         "check": _check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
         "options": derivation.options,
@@ -255,6 +256,13 @@ def _row(block, index, where, text, verdicts) -> dict:
             "checked": verdict is not None, "ok": verdict.ok if verdict else True,
             "error": verdict.relative_error if verdict else None,
             "note": verdict.note if verdict else ""}
+
+
+def _status(result) -> str:
+    """``verified``, ``check failed`` or ``not checked`` (``--no-check``): never left implicit."""
+    if result is None:
+        return "not checked"
+    return "verified" if result.ok else "check failed"
 
 
 def _check_data(result) -> dict | None:

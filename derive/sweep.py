@@ -19,6 +19,7 @@ from .derivation import AdjointStep, DefinitionLine, Derivation, Gradient, Subst
 from .diagonal import rewrite_with_aliases
 from .expr import SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
 from .frobenius import move_left
+from .limits import bound, tick
 from .printer import differential_prefix, latex
 from .rule import Rule
 from .rules import differentiate
@@ -39,6 +40,7 @@ def build(chain: Chain, expand: bool = False) -> Derivation:
     gradients, warnings = [], []
     for w in chain.wrt:
         g = adjoints.get(w.name, Zero(w.shape))
+        bound(g, f"the gradient of {w.name}", chain.source, chain.wrt_line or None)
         if isinstance(g, Zero):
             warnings.append(f"{w.name} has no path to the objective {chain.objective.symbol.name}: "
                             f"its gradient is 0")
@@ -81,7 +83,9 @@ def definition_lines(chain: Chain, varying: set):
         vector = aliased_vector(definition, linear)
         if vector is None:
             ell, rules = differentiate(definition.expr, lambda s: s.name in varying, definition.symbol)
-            linear[definition.symbol.name] = simplify(ell)
+            what = f"the differential of {definition.symbol.name}"
+            ell = _bounded(ell, what, chain, definition)      # before simplify expands it
+            linear[definition.symbol.name] = _bounded(simplify(ell), what, chain, definition)
             lines.append(DefinitionLine(definition.symbol, definition.expr, definition.symbol,
                                         linear[definition.symbol.name], definition.line, rules))
             continue
@@ -114,18 +118,19 @@ def reverse_sweep(chain: Chain, linear: dict):
     first = linear[chain.objective.symbol.name]
     lines = [SubstitutionLine(first)]
     pending: dict = {}
-    rules = absorb(pending, Number(1), first)
+    _, rules = collect(pending, Number(1), first)
     for definition in reversed(chain.definitions[:-1]):
         z = definition.symbol
         if z.name not in pending:
             continue
         _, contributions = pending.pop(z.name)
-        g = simplify(_sum(contributions, z.shape))
+        g = _bounded(simplify(_sum(contributions, z.shape)), f"the adjoint of {z.name}", chain,
+                     definition)
         if isinstance(g, Zero):
             continue
         shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
         lines.append(SubstitutionLine(shown, z, rules + (substitute(chain, z),)))
-        rules = absorb(pending, g, linear[z.name])
+        _, rules = collect(pending, g, linear[z.name])
     order = [w.name for w in chain.wrt]
     pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
     adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
@@ -153,7 +158,8 @@ def named_sweep(chain: Chain, linear: dict):
         if z.name not in pending:
             continue
         _, contributions = pending.pop(z.name)
-        g = simplify(_sum(contributions, z.shape))
+        g = _bounded(simplify(_sum(contributions, z.shape)), f"the adjoint of {z.name}", chain,
+                     definition)
         if isinstance(g, Zero):
             continue
         bar = Adjoint(z)
@@ -178,15 +184,6 @@ def collect(pending: dict, g: Expr, linear: Expr):
     return _sum(terms, SCALAR), tuple(used)
 
 
-def absorb(pending: dict, g: Expr, linear: Expr) -> tuple:
-    """Add the pieces of ``g : linear`` to the adjoints they feed; the rules used."""
-    used = []
-    for coefficient, symbol, rules in move_left(g, linear):
-        pending.setdefault(symbol.name, (symbol, []))[1].append(coefficient)
-        used.extend(r for r in rules if r not in used)
-    return tuple(used)
-
-
 def pending_terms(pending: dict) -> list:
     return [pair(simplify(_sum(gs, sym.shape)), Differential(sym)) for sym, gs in pending.values()]
 
@@ -196,6 +193,14 @@ def pair(g: Expr, linear: Expr) -> Expr:
     if g.is_scalar and linear.is_scalar:
         return linear if g == Number(1) else Mul((g, linear))
     return Frobenius(g, linear)
+
+
+def _bounded(expr: Expr, what: str, chain: Chain, definition: Definition) -> Expr:
+    """``expr``, unless it outgrows the limits or the run its time (limits.py): then an
+    input error at the definition it came from."""
+    tick(chain.source, definition.line)
+    bound(expr, what, chain.source, definition.line, definition.expr_column)
+    return expr
 
 
 def _sum(terms, shape) -> Expr:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import jinja2
 
+from .cache import private_cache_dir
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -27,4 +29,9 @@ def environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(template_dir())),
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                               trim_blocks=True, lstrip_blocks=True, autoescape=False,
-                              bytecode_cache=jinja2.FileSystemBytecodeCache())
+                              bytecode_cache=_bytecode_cache())
+
+
+def _bytecode_cache():
+    folder = private_cache_dir("templates")
+    return jinja2.FileSystemBytecodeCache(str(folder)) if folder is not None else None

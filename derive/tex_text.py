@@ -46,6 +46,8 @@ def tex_escape(text: str) -> str:
 def _char(c: str) -> str:
     if c in SPECIALS:
         return SPECIALS[c]
+    if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):   # a blank line would be \par
+        return " " if c.isspace() else "?"
     if c in MATH:
         return rf"\ensuremath{{{MATH[c]}}}"
     if c in LATIN_LOOKING:

@@ -9,12 +9,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from .errors import DeriveError, Source
 from .templates_path import template_dir
 
 RUNTIME_ERRORS = (jinja2.TemplateError, ArithmeticError, LookupError, TypeError, ValueError)
+MAX_REPEAT = 1_000_000     # items a template may make with ``*`` (``'a' * 10**13`` is refused)
+MAX_POWER = 1_000          # exponent of ``**``
+
+
+class _Sandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with ``*`` and ``**`` kept from building values that would exhaust
+    memory or time (the sandbox bounds ``range`` but not these)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**" and isinstance(right, int) and abs(right) > MAX_POWER:
+            raise SecurityError(f"exponent {right} is larger than {MAX_POWER}")
+        if operator == "*":
+            for items, count in ((left, right), (right, left)):
+                if isinstance(items, (str, list, tuple)) and isinstance(count, int) \
+                        and len(items) * count > MAX_REPEAT:
+                    raise SecurityError(f"a repetition longer than {MAX_REPEAT} items")
+        return super().call_binop(context, operator, left, right)
 
 
 def render_user_template(path, context: dict, filters: dict) -> str:
@@ -36,9 +55,8 @@ def _sandbox(folder: Path, filters: dict) -> SandboxedEnvironment:
     """Includes resolve next to the user's template first, then among the built-in ones."""
     loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(folder)),
                                   jinja2.FileSystemLoader(str(template_dir()))])
-    env = SandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined,
-                               keep_trailing_newline=True, trim_blocks=True,
-                               lstrip_blocks=True, autoescape=False)
+    env = _Sandbox(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                   trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters.update(filters)
     return env
 
