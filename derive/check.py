@@ -29,11 +29,13 @@ TINY = 1e-300
 
 ADVICE = {  # function that left its domain -> the property to declare on its input
     "log": "positive",
+    "sqrt": "positive",
     "log det": "spd",
     "det": "invertible",
     "inverse": "invertible",
     "elementwise division": "positive",
     "power": "positive",
+    "elementwise power": "positive",
 }
 
 

@@ -235,6 +235,44 @@ def _logdet(node, x):
     return np.array([[float(value)]])
 
 
+def _element_power(node, x):
+    x = dense(x)
+    if node.exponent < 0 and np.any(x == 0):
+        raise DomainError("elementwise power", "non-zero entries", node.arg)
+    return np.power(x, float(node.exponent))
+
+
+def _blocks(g, outer, inner):
+    """G as a 4-index array: G[i, k, j, l] is entry (k, l) of block (i, j)."""
+    (p, q), (r, s) = outer, inner
+    return dense(g).reshape(p, r, q, s)
+
+
+def _kron_block_sum(node, g, a):
+    a = dense(a)
+    g = dense(g)
+    inner = (g.shape[0] // a.shape[0], g.shape[1] // a.shape[1])
+    return np.einsum("ij,ikjl->kl", a, _blocks(g, a.shape, inner))
+
+
+def _kron_block_frobenius(node, g, b):
+    b = dense(b)
+    g = dense(g)
+    outer = (g.shape[0] // b.shape[0], g.shape[1] // b.shape[1])
+    return np.einsum("ikjl,kl->ij", _blocks(g, outer, b.shape), b)
+
+
+def _softmax(x, axis):
+    """Shifted by the largest entry, so exp never overflows."""
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _logsumexp(x):
+    top = np.max(x)
+    return np.array([[float(top + np.log(np.sum(np.exp(x - top))))]])
+
+
 def _apply(node, x):
     function = ELEMENTWISE[node.func]
     x = dense(x)
@@ -279,11 +317,20 @@ UNARY = {
     E.Apply: _apply,
     E.Diag: lambda node, x: DiagValue(dense(x).copy()),
     E.DiagPart: lambda node, x: _diag_part(x),
+    E.ElementPower: _element_power,
+    E.Vec: lambda node, x: dense(x).reshape(-1, 1, order="F"),
+    E.Norm: lambda node, x: np.array([[float(np.linalg.norm(dense(x)))]]),
+    E.Softmax: lambda node, x: _softmax(dense(x), 0),
+    E.SoftmaxRows: lambda node, x: _softmax(dense(x), 1),
+    E.LogSumExp: lambda node, x: _logsumexp(dense(x)),
 }
 BINARY = {
     E.Hadamard: _hadamard,
     E.HadamardDivide: _hadamard_divide,
     E.Frobenius: _frobenius,
+    E.Kron: lambda node, a, b: np.kron(dense(a), dense(b)),
+    E.KronBlockSum: _kron_block_sum,
+    E.KronBlockFrobenius: _kron_block_frobenius,
 }
 NARY = {E.Add: _add, E.Mul: _mul}
 
@@ -315,6 +362,9 @@ def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
             children = node.children
             if not children:
                 memo[key] = _finite(_leaf(node, values, differentials, sizes), node)
+            elif expanded and isinstance(node, E.Unvec):     # the only node needing its sizes
+                shape = concrete_shape(node.shape, sizes)
+                memo[key] = dense(memo[id(node.arg)]).reshape(shape, order="F")
             elif expanded:
                 args = [memo[id(c)] for c in children]
                 memo[key] = _finite(_combine(node, args), node)
@@ -326,7 +376,7 @@ def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
 
 def _complete_sizes(expr, values, sizes):
     """Sizes for Ones/Identity/Zero: those given, else read off the arrays."""
-    needs = any(isinstance(n, (E.Ones, E.Identity, E.Zero, E.Differential))
+    needs = any(isinstance(n, (E.Ones, E.Identity, E.Zero, E.Differential, E.Unvec))
                 and any(not isinstance(s, sympy.Integer) for s in n.shape)
                 for n in E.walk(expr))
     return infer_sizes(expr, values, sizes) if needs else sizes

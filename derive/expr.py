@@ -384,6 +384,158 @@ class DiagPart(Expr):
         return (self.arg.shape[0], ONE)
 
 
+@node
+class Norm(Expr):
+    """``‖A‖``: the Frobenius norm of a matrix, the 2-norm of a vector (the same number)."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        return SCALAR
+
+
+@node
+class ElementPower(Expr):
+    """Elementwise integer power ``A^{∘k}`` (``A.^k``)."""
+
+    arg: Expr
+    exponent: int
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        return self.arg.shape
+
+
+@node
+class Vec(Expr):
+    """``vec(X)``: the columns of X stacked into one vector (column-major)."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        rows, cols = self.arg.shape
+        return (rows * cols, ONE)
+
+
+@node
+class Unvec(Expr):
+    """``unvec(g)``: a vector of length rows·cols refolded column by column, vec's inverse."""
+
+    arg: Expr
+    rows: sympy.Expr
+    cols: sympy.Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        if tuple(self.arg.shape) != (self.rows * self.cols, ONE):
+            raise ShapeError(f"unvec to {self.rows}×{self.cols} of {show_shape(self.arg.shape)}")
+        return (self.rows, self.cols)
+
+
+@node
+class Kron(Expr):
+    """Kronecker product ``A ⊗ B``: the block matrix [aᵢⱼB]."""
+
+    left: Expr
+    right: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("left", "right")
+
+    def infer_shape(self):
+        (p, q), (r, s) = self.left.shape, self.right.shape
+        return (p * r, q * s)
+
+
+def _blocks(g, outer, inner):
+    """Check that g is made of outer-shaped many inner-shaped blocks."""
+    (p, q), (r, s) = outer, inner
+    if tuple(g.shape) != (p * r, q * s):
+        raise ShapeError(f"{show_shape(g.shape)} is not {p}×{q} blocks of {r}×{s}")
+
+
+@node
+class KronBlockSum(Expr):
+    """``Σᵢⱼ aᵢⱼ Gᵢⱼ``: the blocks Gᵢⱼ (of shape rows×cols) of g weighted by A's entries;
+    ``G : (A ⊗ dB)`` is ``(Σᵢⱼ aᵢⱼGᵢⱼ) : dB``."""
+
+    g: Expr
+    a: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("g", "a")
+
+    def infer_shape(self):
+        (p, q), (m, n) = self.a.shape, self.g.shape
+        inner = (sympy.cancel(m / p), sympy.cancel(n / q))
+        _blocks(self.g, self.a.shape, inner)
+        return inner
+
+
+@node
+class KronBlockFrobenius(Expr):
+    """``[Gᵢⱼ : B]ᵢⱼ``: each block of g (shaped like B) against B;
+    ``G : (dA ⊗ B)`` is ``[Gᵢⱼ : B]ᵢⱼ : dA``."""
+
+    g: Expr
+    b: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("g", "b")
+
+    def infer_shape(self):
+        (r, s), (m, n) = self.b.shape, self.g.shape
+        outer = (sympy.cancel(m / r), sympy.cancel(n / s))
+        _blocks(self.g, outer, self.b.shape)
+        return outer
+
+
+def _require_vector(what, shape):
+    if shape[1] != ONE:
+        raise ShapeError(f"{what} needs a column vector, got {show_shape(shape)}")
+
+
+@node
+class Softmax(Expr):
+    """``softmax(z) = exp(z) / 1ᵀexp(z)`` of a column vector."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_vector("softmax", self.arg.shape)
+        return self.arg.shape
+
+
+@node
+class SoftmaxRows(Expr):
+    """The softmax of each row of a matrix."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        return self.arg.shape
+
+
+@node
+class LogSumExp(Expr):
+    """``logsumexp(z) = log 1ᵀexp(z)`` of a column vector."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        _require_vector("logsumexp", self.arg.shape)
+        return SCALAR
+
+
 # ---------------------------------------------------------------- helpers
 
 

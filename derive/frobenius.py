@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from .expr import (
     Add, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard, HadamardDivide,
-    Identity, Mul, Trace, Transpose, contains_differential, scalar_groups,
+    Identity, Kron, KronBlockFrobenius, KronBlockSum, Mul, Trace, Transpose, Unvec, Vec,
+    contains_differential, scalar_groups,
 )
 from .rule import Rule
 from .simplify import simplify
@@ -25,6 +26,9 @@ NESTED =              Rule("α:(A:B) = αA:B",             r"\alpha:(A:B) = \alp
 SYMMETRY =            Rule("A:B = B:A",                  r"A:B = B:A")
 TRACE =               Rule("α:tr(A) = αI:A",             r"\alpha:\mathrm{tr}(A) = \alpha I:A")
 DIAG =                Rule("A:Diag(b) = diag(A):b",      r"A:\mathrm{Diag}(b) = \mathrm{diag}(A):b")
+VEC =                 Rule("a:vec(B) = unvec(a):B",      r"a:\mathrm{vec}(B) = \mathrm{unvec}(a):B")
+KRON_LEFT =           Rule("G:(dA⊗B) = [Gᵢⱼ:B]ᵢⱼ:dA",   r"G:(dA\otimes B) = [G_{ij}:B]_{ij}:dA")
+KRON_RIGHT =          Rule("G:(A⊗dB) = (Σᵢⱼ aᵢⱼGᵢⱼ):dB", r"G:(A\otimes dB) = \textstyle\sum_{ij} a_{ij}G_{ij}:dB")
 DIAG_PART =           Rule("a:diag(B) = Diag(a):B",      r"a:\mathrm{diag}(B) = \mathrm{Diag}(a):B")
 
 
@@ -64,6 +68,23 @@ def _hadamard(g, e):
     return [(Hadamard(g, e.right), e.left, (HADAMARD,))]
 
 
+def _vec(g, e):
+    rows, cols = e.arg.shape
+    g = simplify(g)
+    left = g.arg if isinstance(g, Vec) and g.arg.shape == e.arg.shape else Unvec(g, rows, cols)
+    return [(left, e.arg, (VEC,))]
+
+
+def _kron(g, e):
+    """Gᵢⱼ is the (i, j) block of G, shaped like the right factor."""
+    moves = []
+    if contains_differential(e.left):
+        moves.append((KronBlockFrobenius(g, e.right), e.left, (KRON_LEFT,)))
+    if contains_differential(e.right):
+        moves.append((KronBlockSum(g, e.left), e.right, (KRON_RIGHT,)))
+    return moves
+
+
 def _hadamard_divide(g, e):
     if contains_differential(e.right):
         raise ValueError("a differential in a denominator is not a linear form")
@@ -80,6 +101,8 @@ MOVES = {
     Trace:          lambda g, e: [(Mul((g, Identity(e.arg.shape[0]))), e.arg, (TRACE,))],
     Diag:           lambda g, e: [(DiagPart(g), e.arg, (DIAG,))],
     DiagPart:       lambda g, e: [(Diag(g), e.arg, (DIAG_PART,))],
+    Vec:            _vec,
+    Kron:           _kron,
 }
 
 

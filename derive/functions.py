@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from .expr import Add, Hadamard, HadamardDivide, Ones, neg
+from .expr import Add, Apply, Hadamard, HadamardDivide, Ones, neg, scale
 from .rule import Rule
 
 u = sympy.Symbol("u")
@@ -43,6 +43,10 @@ def _sigmoid(x):
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def _softplus(x):
+    return np.logaddexp(0.0, x)
+
+
 ELEMENTWISE = {f.name: f for f in (
     Elementwise("exp", r"\exp",
                 Rule("d exp(u) = exp(u)∘du", r"d\exp(u) = \exp(u)\circ du"),
@@ -60,7 +64,15 @@ ELEMENTWISE = {f.name: f for f in (
                 Rule("d tanh(u) = (1 − tanh∘tanh)∘du", r"d\tanh(u) = (\mathbf{1} - \tanh\circ\tanh)\circ du"),
                 lambda u, y, du: Hadamard(_minus(_ones(u), Hadamard(y, y)), du),
                 lambda u: sympy.tanh(u), np.tanh),
+    Elementwise("sqrt", r"\sqrt",
+                Rule("d√u = du⊘(2√u)", r"d\sqrt{u} = du\oslash(2\sqrt{u})"),
+                lambda u, y, du: HadamardDivide(du, scale(2, y)),
+                lambda u: sympy.sqrt(u), np.sqrt, domain="positive"),
+    Elementwise("softplus", r"\mathrm{softplus}",
+                Rule("d softplus(u) = σ(u)∘du", r"d\,\mathrm{softplus}(u) = \sigma(u)\circ du"),
+                lambda u, y, du: Hadamard(Apply("sigma", u), du),
+                lambda u: sympy.log(1 + sympy.exp(u)), _softplus),
 )}
 
 ALIASES = {"σ": "sigma", "sigmoid": "sigma", "sigma": "sigma", "exp": "exp", "log": "log",
-           "tanh": "tanh"}
+           "tanh": "tanh", "sqrt": "sqrt", "softplus": "softplus"}

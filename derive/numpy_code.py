@@ -16,7 +16,8 @@ from .derivation import Derivation
 from .templates_path import environment
 
 RESERVED = {"np", "float", "objective", "gradient", "given", "inputs"}   # the module's own names
-NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma"}
+NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma",
+                   "sqrt": "np.sqrt", "softplus": "_softplus"}
 
 
 def python_name(name: str) -> str:
@@ -34,7 +35,8 @@ class NumpyPrinter:
 
     ATOMIC = (E.Symbol, E.Adjoint, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
               E.Frobenius, E.Apply, E.Diag, E.DiagPart, E.Transpose, E.Add, E.Hadamard,
-              E.HadamardDivide)
+              E.HadamardDivide, E.Norm, E.Vec, E.Unvec, E.Kron, E.KronBlockSum,
+              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp)
 
     def __init__(self):
         self.helpers = set()
@@ -137,6 +139,9 @@ class NumpyPrinter:
             return f"{self._atom(expr.arg)} ** {expr.exponent}"
         return f"np.linalg.matrix_power({self.doprint(expr.arg)}, {expr.exponent})"
 
+    def _print_ElementPower(self, expr):
+        return f"{self._atom(expr.arg)} ** {expr.exponent}"
+
     def _print_Hadamard(self, expr):
         return f"({self._atom(expr.left)} * {self._atom(expr.right)})"
 
@@ -167,6 +172,35 @@ class NumpyPrinter:
 
     def _print_DiagPart(self, expr):
         return self._helper("diag_part", f"_diag_part({self.doprint(expr.arg)})")
+
+    def _print_Norm(self, expr):
+        return self._helper("norm", f"_norm({self.doprint(expr.arg)})")
+
+    def _print_Vec(self, expr):
+        return f"np.reshape({self.doprint(expr.arg)}, (-1, 1), order='F')"
+
+    def _print_Unvec(self, expr):
+        return f"np.reshape({self.doprint(expr.arg)}, {self._shape(expr.shape)}, order='F')"
+
+    def _print_Kron(self, expr):
+        return f"np.kron({self.doprint(expr.left)}, {self.doprint(expr.right)})"
+
+    def _print_KronBlockSum(self, expr):
+        return self._helper("kron_blocks", f"_kron_block_sum({self.doprint(expr.g)}, "
+                                           f"{self.doprint(expr.a)})")
+
+    def _print_KronBlockFrobenius(self, expr):
+        return self._helper("kron_blocks", f"_kron_block_frobenius({self.doprint(expr.g)}, "
+                                           f"{self.doprint(expr.b)})")
+
+    def _print_Softmax(self, expr):
+        return self._helper("softmax", f"_softmax({self.doprint(expr.arg)}, 0)")
+
+    def _print_SoftmaxRows(self, expr):
+        return self._helper("softmax", f"_softmax({self.doprint(expr.arg)}, 1)")
+
+    def _print_LogSumExp(self, expr):
+        return self._helper("logsumexp", f"_logsumexp({self.doprint(expr.arg)})")
 
 
 def _negated(term: E.Expr):

@@ -23,8 +23,9 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 from .chain import Chain, Definition, Input
 from .cache import private_cache_dir
 from .errors import DeriveError, Source
-from .expr import (Add, Det, Diag, DiagPart, Expr, Frobenius, Hadamard, HadamardDivide,
-                   Identity, Inverse, LogDet, Mul, Number, Ones, Power, ShapeError, Symbol,
+from .expr import (Add, Det, Diag, DiagPart, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
+                   Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
+                   ShapeError, Softmax, SoftmaxRows, Symbol, Vec,
                    Trace, Transpose, Apply, product_shape, properties_of, show_shape, walk)
 from .functions import ALIASES
 from .limits import current as current_limits
@@ -56,6 +57,7 @@ wrt: "wrt" (NAME (","? NAME)* | MULOP)  // wrt W1, W2   or   wrt * (every input 
      | (NUMBER | HALF)                  -> number
      | LPAR sum RPAR                    -> paren
      | FUNC LPAR sum ("," sum)* RPAR    -> call
+     | BAR_OPEN sum BAR_CLOSE           -> norm   // ||A||_F, ||v||: a bar after an operand closes
 
 NAME: /[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9]/
 // NAME( is a call; W (x + y) is a product
@@ -68,13 +70,15 @@ DIMS.2: /([0-9]+|[A-Za-z])x([0-9]+|[A-Za-z])(?![A-Za-z0-9_])/
 NUMBER: /[0-9]+(\.[0-9]+)?/
 HALF: "½"
 LPAR: "("
+BAR_OPEN: /\|\||‖/
+BAR_CLOSE.2: /(\|\||‖)(_F|_\{F\})?/
 RPAR: ")"
 PLUS: "+"
 MINUS: /[-\u2212]/
 MULOP: /[*\/]/
 HOP: /∘|⊙|\.\*|\.\/|⊘|⊗/
 COLON: ":"
-POSTFIX: /'|ᵀ|²|³|⁻¹|⁻ᵀ|\^[ \t]*(\{[^{}\n;]*\}|-?[ \t]*(T|[0-9]+)|)/
+POSTFIX: /'|ᵀ|²|³|⁻¹|⁻ᵀ|\.?\^[ \t]*(\{[^{}\n;]*\}|-?[ \t]*(T|[0-9]+)|)/
 _SEP: /\n|;/
 COMMENT: /#[^\n]*/
 %ignore /[ \t\f\r\u00a0]+/
@@ -83,8 +87,9 @@ COMMENT: /#[^\n]*/
 
 
 ELEMENTWISE = set(ALIASES)
-FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv"} | ELEMENTWISE
-UNSUPPORTED = {"vec", "kron", "softmax", "softmax_rows", "softplus", "logsumexp", "sqrt", "norm"}
+FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv", "norm", "softmax", "softmax_rows",
+             "logsumexp", "vec", "kron"} | ELEMENTWISE
+UNSUPPORTED = set()
 RESERVED = FUNCTIONS | UNSUPPORTED
 
 # ASCII names of lower-case Greek letters: scalars (``sigma`` alone is the function)
@@ -210,6 +215,11 @@ def _syntax_message(token, expected: set, previous) -> str:
                 f"got {_describe(token)}")
     if "RPAR" in expected and ends:
         return "missing ')'"
+    if "BAR_CLOSE" in expected and ends:
+        return "missing '||' to close the norm"
+    if token.type == "BAR_CLOSE":
+        return (f"unexpected {_describe(token)}: after an operand it closes a norm; "
+                "multiply by a norm with * (x * ||y||) or write norm(…)")
     if previous is None or previous.type == "_SEP":
         return (f"unexpected {_describe(token)}: a statement is a declaration `x : 4`, "
                 "a definition `v = W x` or `wrt W`")
@@ -589,6 +599,16 @@ class _Reader:
         inner = self.expr(node.children[1])
         return replace(inner, text=self.text[_start(node):_end(node)])
 
+    def read_norm(self, node: Tree) -> _Draft:
+        """``||A||_F`` (also of a vector) and ``||v||``; a matrix without ``_F`` is refused:
+        its ``||M||`` is often the spectral norm."""
+        inner = self.expr(node.children[1])
+        close = node.children[2]
+        if "F" not in close and not self.sizes.unify(inner.shape[1], self.sizes.constant(1)):
+            raise self.fail(f"{_quote(inner.text)} is {self.sizes.show_shape(inner.shape)}: "
+                            "write ||…||_F for its Frobenius norm", node.children[0])
+        return self.draft(Norm, (inner,), self.sizes.scalar(), node, node.children[0])
+
     def read_neg(self, node: Tree) -> _Draft:
         operand = self.expr(node.children[1])
         if operand.number is not None:
@@ -664,10 +684,11 @@ class _Reader:
         items = node.children
         left = self.expr(items[0])
         for op, item in zip(items[1::2], items[2::2]):
-            if op == "⊗":
-                raise self.fail("not supported yet: Kronecker product", op)
             right = self.expr(item)
             text = self.text[_start(node):_end(item)]
+            if op == "⊗":
+                left = self.kron(left, right, op, text)
+                continue
             if not self.sizes.unify_shapes(left.shape, right.shape):
                 raise self.fail(f"{_quote(text)}: {_quote(left.text)} is "
                                 f"{self.sizes.show_shape(left.shape)} but {_quote(right.text)} is "
@@ -687,11 +708,15 @@ class _Reader:
 
     def postfix(self, operand: _Draft, token: Token, text: str) -> _Draft:
         kind = _postfix_kind(str(token))
+        if kind is None and (token.startswith(".") or "∘" in token or "circ" in token):
+            raise self.fail("an elementwise power takes a whole number: A.^2 or A^{∘2}", token)
         if kind is None:
             raise self.fail(f"after '^' write T, -1, -T or a whole number, not {token[1:]!r}"
                             if len(token) > 1 else "after '^' write T, -1, -T or a whole number",
                             token)
         at = _position(token)
+        if isinstance(kind, tuple):
+            return self.element_power(operand, kind[1], token, text)
         if kind == "T":
             if operand.number is not None:
                 return replace(operand, text=text)
@@ -720,6 +745,24 @@ class _Reader:
         make = _inverse if k == -1 else (lambda x: Power(x, k))
         return _Draft(make, (operand,), operand.shape, at, text)
 
+    def kron(self, left: _Draft, right: _Draft, at, text: str) -> _Draft:
+        sizes = self.sizes
+        shape = tuple(sizes.product(left.shape[k], right.shape[k]) for k in (0, 1))
+        if None in shape:
+            unknown = left if None in (sizes.value(s) for s in left.shape) else right
+            raise self.fail(f"the Kronecker product needs the shape of {_quote(unknown.text)}, "
+                            f"which is {sizes.show_shape(unknown.shape)}: declare its sizes", at)
+        return _Draft(Kron, (left, right), shape, _position(at), text)
+
+    def element_power(self, operand: _Draft, k: int, token: Token, text: str) -> _Draft:
+        limit = current_limits().max_exponent
+        if limit and abs(k) > limit:
+            raise self.fail(f"exponent too large: at most {limit}, the limit "
+                            + raise_it("max_exponent"), token)
+        if operand.number is not None:
+            return self.power(operand, k, token, text)
+        return _Draft(lambda x: ElementPower(x, k), (operand,), operand.shape, _position(token), text)
+
     def require_square(self, operand: _Draft, what: str, at) -> None:
         if not self.sizes.unify(operand.shape[0], operand.shape[1]):
             raise self.fail(f"{what} needs a square matrix, but {_quote(operand.text)} is "
@@ -733,6 +776,12 @@ class _Reader:
         if name not in FUNCTIONS:
             raise self.fail(f"unknown function {name} (for a product, put a space: "
                             f"{name} (…))", token)
+        if name == "kron":
+            if len(args) != 2:
+                raise self.fail(f"kron takes two arguments, got {len(args)}", token)
+            left, right = (self.expr(arg) for arg in args)
+            return replace(self.kron(left, right, token, ""),
+                           text=self.text[_start(node):_end(node)])
         if len(args) != 1:
             raise self.fail(f"{name} takes one argument, got {len(args)}", token)
         if name == "log" and _is_call(args[0], "det"):
@@ -747,6 +796,24 @@ class _Reader:
             return self.draft(lambda x: Apply(canonical, x), (operand,), operand.shape, node, token)
         if name == "inv":
             return replace(self.power(operand, -1, token, ""), text=self.text[_start(node):_end(node)])
+        if name == "norm":
+            return self.draft(Norm, (operand,), sizes.scalar(), node, token)
+        if name == "vec":
+            length = sizes.product(*operand.shape)
+            if length is None:
+                raise self.fail(f"vec needs the shape of {_quote(operand.text)}, which is "
+                                f"{sizes.show_shape(operand.shape)}: declare its sizes", token)
+            return self.draft(Vec, (operand,), (length, sizes.constant(1)), node, token)
+        if name == "softmax_rows":
+            return self.draft(SoftmaxRows, (operand,), operand.shape, node, token)
+        if name in ("softmax", "logsumexp"):
+            if not sizes.unify(operand.shape[1], sizes.constant(1)):
+                raise self.fail(f"{name} needs a column vector, but {_quote(operand.text)} is "
+                                f"{sizes.show_shape(operand.shape)} (softmax_rows(M) for the rows "
+                                "of a matrix)", token)
+            shape = operand.shape if name == "softmax" else sizes.scalar()
+            return self.draft(Softmax if name == "softmax" else LogSumExp, (operand,), shape,
+                              node, token)
         if name == "Diag":
             if not sizes.unify(operand.shape[1], sizes.constant(1)):
                 raise self.fail(f"Diag needs a vector, but {_quote(operand.text)} is "
@@ -866,7 +933,13 @@ def _postfix_kind(token: str):
     fixed = {"'": "T", "ᵀ": "T", "²": 2, "³": 3, "⁻¹": -1, "⁻ᵀ": "-T"}
     if token in fixed:
         return fixed[token]
-    body = "".join(token[1:].split()).removeprefix("{").removesuffix("}")
+    elementwise = token.startswith(".")
+    body = "".join(token[1 + elementwise:].split()).removeprefix("{").removesuffix("}")
+    for circ in ("∘", "\\circ", "\\odot"):
+        if not elementwise and body.startswith(circ):
+            elementwise, body = True, body[len(circ):].removeprefix("{").removesuffix("}")
+    if elementwise:                              # A.^k, A^{∘k}: ("elementwise", k)
+        return ("elementwise", int(body)) if re.fullmatch(r"-?[0-9]{1,9}", body) else None
     if body in ("T", "\\top", "\\intercal", "⊤"):
         return "T"
     if body in ("-T", "-\\top", "-\\intercal", "-⊤"):

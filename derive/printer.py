@@ -37,6 +37,10 @@ class LatexPrinter:
     minus = "-"
     plus = "+"
     thin = r"\,"
+    norm_bar = r"\|"
+    otimes = r"\otimes "
+    block_sum = r"\textstyle\sum_{ij}"
+    frobenius_subscript = "_F"
 
     def __init__(self, differential_prefix: str | None = None):
         if differential_prefix is not None:
@@ -127,7 +131,7 @@ class LatexPrinter:
             out = self._print_Number(E.Number(coefficient)) + self.after_fraction(coefficient)
         previous = None
         for factor in rest:
-            context = HADAMARD + 1 if isinstance(factor, E.Hadamard) else PRODUCT + 1
+            context = HADAMARD + 1 if isinstance(factor, (E.Hadamard, E.Kron)) else PRODUCT + 1
             piece = self.print(factor, context)
             if previous is not None:
                 out += self.joiner(previous, factor)
@@ -184,6 +188,9 @@ class LatexPrinter:
     def _print_Power(self, e):
         return self.superscript(e.arg, str(e.exponent))
 
+    def _print_ElementPower(self, e):
+        return f"{self.print(e.arg, ATOM)}^{{{self.circ.strip()}{e.exponent}}}"
+
     # ---- functions
 
     def call(self, name: str, arg: E.Expr) -> str:
@@ -199,10 +206,46 @@ class LatexPrinter:
         return self.call(r"\log\det", e.arg)
 
     def _print_Apply(self, e):
+        if e.func == "sqrt":
+            return self.root(e.arg)
         return self.call(ELEMENTWISE[e.func].latex, e.arg)
+
+    def root(self, arg: E.Expr) -> str:
+        return rf"\sqrt{{{self.print(arg, ADD)}}}"
 
     def _print_Diag(self, e):
         return self.call(r"\mathrm{Diag}", e.arg)
+
+    def _print_Kron(self, e):
+        return f"{self.print(e.left, HADAMARD + 1)}{self.otimes}{self.print(e.right, HADAMARD + 1)}"
+
+    def _print_KronBlockSum(self, e):
+        return (rf"{self.block_sum}[{self.print(e.a, ADD)}]_{{ij}}"
+                rf"[{self.print(e.g, ADD)}]_{{ij}}")
+
+    def _print_KronBlockFrobenius(self, e):
+        return (rf"[[{self.print(e.g, ADD)}]_{{ij}}{self.colon}"
+                rf"{self.print(e.b, FROBENIUS + 1)}]_{{ij}}")
+
+    def _print_Vec(self, e):
+        return self.call(r"\mathrm{vec}", e.arg)
+
+    def _print_Unvec(self, e):
+        return self.call(r"\mathrm{unvec}", e.arg)
+
+    def _print_Softmax(self, e):
+        return self.call(r"\mathrm{softmax}", e.arg)
+
+    def _print_SoftmaxRows(self, e):
+        return self.call(r"\mathrm{softmax}_{\mathrm{rows}}", e.arg)
+
+    def _print_LogSumExp(self, e):
+        return self.call(r"\mathrm{logsumexp}", e.arg)
+
+    def _print_Norm(self, e):
+        bar = self.norm_bar
+        subscript = "" if e.arg.shape[1] == E.ONE else self.frobenius_subscript
+        return f"{bar}{self.print(e.arg, ADD)}{bar}{subscript}"
 
     def _print_DiagPart(self, e):
         return self.call(r"\mathrm{diag}", e.arg)
@@ -228,6 +271,11 @@ class DocumentPrinter(LatexPrinter):
 class TextPrinter(LatexPrinter):
     """Expression → Unicode text, e.g. ``(S − S²)(s − y)xᵀ : dW``."""
 
+    norm_bar = "‖"
+    otimes = " ⊗ "
+    block_sum = "Σᵢⱼ"
+    frobenius_subscript = "_F"
+
     circ = " ∘ "
     oslash = " ⊘ "
     colon = " : "
@@ -241,7 +289,7 @@ class TextPrinter(LatexPrinter):
         return name
 
     def _print_Number(self, e):
-        return str(e.value)
+        return str(e.value).replace("-", self.minus)
 
     def _print_Adjoint(self, e):
         return unicodedata.normalize("NFC", e.of.name[0] + "\u0304" + e.of.name[1:])
@@ -264,7 +312,12 @@ class TextPrinter(LatexPrinter):
             return self.print(factors[0], context)
         return self.paren(self.product(factors))
 
+    def root(self, arg):
+        return self.call("sqrt", arg)
+
     def call(self, name, arg):
+        name = {r"\mathrm{softmax}_{\mathrm{rows}}": "softmax_rows"}.get(name, name)
+        name = re.sub(r"^\\mathrm\{(.*)\}$", r"\1", name)
         name = {r"\mathrm{tr}": "tr", r"\det": "det", r"\log\det": "log det", r"\mathrm{Diag}": "Diag",
                 r"\mathrm{diag}": "diag"}.get(name, name.lstrip("\\"))
         return f"{name}({self.print(arg, ADD)})"
@@ -288,9 +341,11 @@ def precedence(e: E.Expr) -> int:
         return PRODUCT
     if isinstance(e, E.Number):
         return ATOM if e.value >= 0 and e.value.q == 1 else PRODUCT
+    if isinstance(e, E.Kron):
+        return HADAMARD
     if isinstance(e, (E.Hadamard, E.HadamardDivide)):
         return ATOM if e.is_scalar and isinstance(e, E.HadamardDivide) else HADAMARD
-    if isinstance(e, (E.Transpose, E.Inverse, E.Power)):
+    if isinstance(e, (E.Transpose, E.Inverse, E.Power, E.ElementPower)):
         return POSTFIX
     return ATOM
 

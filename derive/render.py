@@ -204,7 +204,7 @@ def _step_rows(derivation: Derivation, tex, failed) -> list:
             rows.append({"lhs": tex(Frobenius(bar, Differential(step.variable))),
                          "latex": tex(step.substituted), "failed": bad,
                          **_rules((substitute(derivation.chain, step.variable),))})
-        if step.moved != step.substituted:
+        if tex(step.moved) != tex(step.substituted):       # no line that repeats the last
             rows.append({"lhs": "", "latex": tex(step.moved), "failed": bad, **_rules(step.rules)})
     return rows
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from .expr import (
     Add, Apply, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
-    HadamardDivide, Identity, Inverse, LogDet, Mul, Number, Ones, Power, Symbol,
-    Trace, Transpose, Zero, neg,
+    ElementPower, HadamardDivide, Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
+    Kron, Softmax, SoftmaxRows, Symbol, Trace, Transpose, Vec, Zero, neg,
 )
 from .functions import ELEMENTWISE
 from .rule import Rule
@@ -31,6 +31,8 @@ def _power(e, d, ans):
     x, k = e.arg, e.exponent
     if k == 0:
         return Zero(e.shape)
+    if e.is_scalar and isinstance(x, Norm) and k == 2:   # d‖A‖² = 2A:dA, no ‖A‖/‖A‖
+        return Mul((Number(2), Frobenius(x.arg, d(x.arg))))
     dx = d(x)            # once: the k terms share it, so (X¹⁰⁰)¹⁰⁰ builds 200 nodes, not 10⁴
     if e.is_scalar:
         return Mul((Number(k), Power(x, k - 1), dx))
@@ -56,6 +58,40 @@ def _quotient(e, d, ans):
 
 def _frobenius(e, d, ans):
     return Add((Frobenius(d(e.left), e.right), Frobenius(e.left, d(e.right))))
+
+
+def _kron(e, d, ans):
+    da, db = d(e.left), d(e.right)
+    terms = ((Kron(da, e.right),) if not isinstance(da, Zero) else ()) \
+        + ((Kron(e.left, db),) if not isinstance(db, Zero) else ())
+    return Add(terms) if terms else Zero(e.shape)
+
+
+def _vec(e, d, ans):
+    dx = d(e.arg)
+    return Zero(e.shape) if isinstance(dx, Zero) else Vec(dx)
+
+
+def _element_power(e, d, ans):
+    """``d(A^{∘k}) = k A^{∘(k−1)}∘dA``."""
+    k = e.exponent
+    if k == 0:
+        return Zero(e.shape)
+    base = e.arg if k == 2 else ElementPower(e.arg, k - 1)
+    return Mul((Number(k), Hadamard(base, d(e.arg)))) if k != 1 else d(e.arg)
+
+
+def _softmax(e, d, ans):
+    """``ds = s∘dz − s sᵀdz``: the Jacobian Diag(s) − ssᵀ, written with s itself."""
+    dz = d(e.arg)
+    return Add((Hadamard(ans, dz), neg(Mul((ans, Transpose(ans), dz)))))
+
+
+def _softmax_rows(e, d, ans):
+    """Row by row the vector rule: ``dS = S∘dM − Diag((S∘dM)1) S``."""
+    weighted = Hadamard(ans, d(e.arg))
+    row_sums = Mul((weighted, Ones(e.shape[1])))
+    return Add((weighted, neg(Mul((Diag(row_sums), ans)))))
 
 
 def _inverse_transpose(x):
@@ -93,6 +129,23 @@ DIFFERENTIALS = {
                      lambda e, d, ans: Diag(d(e.arg))),
     DiagPart:       (Rule("d diag(A) = diag(dA)",          r"d\,\mathrm{diag}(A) = \mathrm{diag}(dA)"),
                      lambda e, d, ans: DiagPart(d(e.arg))),
+    Norm:           (Rule("d‖A‖ = (A/‖A‖):dA",             r"d\|A\| = (A/\|A\|):dA"),
+                     lambda e, d, ans: Frobenius(Mul((Power(ans, -1), e.arg)), d(e.arg))),
+    ElementPower:   (Rule("d(A^∘k) = k A^∘(k−1)∘dA",       r"d(A^{\circ k}) = k\,A^{\circ (k-1)}\circ dA"),
+                     _element_power),
+    Kron:           (Rule("d(A⊗B) = dA⊗B + A⊗dB",          r"d(A\otimes B) = dA\otimes B + A\otimes dB"),
+                     _kron),
+    Vec:            (Rule("d vec(X) = vec(dX)",            r"d\,\mathrm{vec}(X) = \mathrm{vec}(dX)"),
+                     _vec),
+    Softmax:        (Rule("d softmax(z) = s∘dz − s sᵀdz, s = softmax(z)",
+                          r"d\,\mathrm{softmax}(z) = s\circ dz - s\,s^T dz,\ s = \mathrm{softmax}(z)"),
+                     _softmax),
+    SoftmaxRows:    (Rule("d softmax_rows(M) = S∘dM − Diag((S∘dM)1) S, S = softmax_rows(M)",
+                          r"d\,\mathrm{softmax}_{\mathrm{rows}}(M) = S\circ dM - \mathrm{Diag}((S\circ dM)\mathbf{1})\,S"),
+                     _softmax_rows),
+    LogSumExp:      (Rule("d logsumexp(z) = softmax(z):dz",
+                          r"d\,\mathrm{logsumexp}(z) = \mathrm{softmax}(z):dz"),
+                     lambda e, d, ans: Frobenius(Softmax(e.arg), d(e.arg))),
     Number:         (Rule("dα = 0 for a constant α",       r"d\alpha = 0 \text{ for a constant } \alpha"),
                      _zero),
     Identity:       (Rule("dI = 0",                        r"dI = 0"),

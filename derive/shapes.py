@@ -39,6 +39,13 @@ class Sizes:
             self._symbols[name] = self._new(sympy.Symbol(name))
         return self._symbols[name]
 
+    def product(self, a: int, b: int) -> int | None:
+        """The size ``a·b`` (rigid, as a symbol is), or None while either is unknown."""
+        va, vb = self.value(a), self.value(b)
+        if va is None or vb is None:
+            return None
+        return self._new(sympy.Mul(va, vb))
+
     @property
     def symbol_names(self) -> set:
         return set(self._symbols)

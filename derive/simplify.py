@@ -4,14 +4,20 @@ Zeros vanish, like terms collect (``½X + ½X = X``), numbers move to the front,
 transposes of symmetric factors drop, ``(AB)ᵀ = BᵀAᵀ``, ``AA = A²``, and the
 differential of a Frobenius product goes to the right of ``:``.  Terms are never
 re-sorted: they stay in the order they arose.
+
+``factor`` (for the displayed gradients and adjoints) pulls common factors out of sums
+and cancels inverses and elementwise fractions; ``expand`` (for ``--expand``) distributes.
 """
 from __future__ import annotations
+
+import functools
 
 import sympy
 
 from .expr import (
-    Add, Diag, DiagPart, Expr, Frobenius, Hadamard,
-    HadamardDivide, Identity, Inverse, Mul, Number, Ones, Power, Trace, Transpose, Zero, contains_differential, is_symmetric, scalar_groups,
+    Add, Diag, DiagPart, Expr, Frobenius, Hadamard, Kron,
+    HadamardDivide, Identity, Inverse, Mul, Number, Ones, Power, Trace, Transpose, Zero, contains_differential, is_symmetric, scalar_groups, walk,
+    Unvec, Vec,
 )
 
 
@@ -292,6 +298,11 @@ def _diag_part(e: DiagPart) -> Expr:
     return e
 
 
+def _kron(e: Kron) -> Expr:
+    """``0 ⊗ B = A ⊗ 0 = 0``."""
+    return Zero(e.shape) if isinstance(e.left, Zero) or isinstance(e.right, Zero) else e
+
+
 def _diag(e: Diag) -> Expr:
     if isinstance(e.arg, Zero):
         return Zero(e.shape)
@@ -312,6 +323,7 @@ SIMPLIFIERS = {
     Trace: _trace,
     Diag: _diag,
     DiagPart: _diag_part,
+    Kron: _kron,
 }
 
 
@@ -335,3 +347,335 @@ def expand(expr: Expr) -> Expr:
         return simplify(Mul((*before, inner)))
     inner = Add(tuple(Mul((*before, t)) for t in total.terms))
     return simplify(inner)
+
+
+# ---------------------------------------------------------------- the displayed gradient
+
+
+def factor(expr: Expr) -> Expr:
+    """The gradient as a person writes it: ``Ax + Aᵀx`` → ``(A + Aᵀ)x``, ``XᵀA + XᵀB`` →
+    ``Xᵀ(A + B)``, ``2X + 2Y`` → ``2(X + Y)`` when that is shorter, and elementwise
+    fractions cancelled (``(−y⊘p + (1 − y)⊘(1 − p))∘(p − p∘p)`` → ``p − y``).
+
+    Bottom-up, one visit per node; every rewrite is an identity of the algebra (the
+    elementwise one holds wherever the original is defined), so term order is kept and
+    nothing is re-sorted except inside a cancelled fraction."""
+    memo: dict = {}
+
+    def visit(e: Expr) -> Expr:
+        if e in memo:
+            return memo[e]
+        children = [visit(c) for c in e.children]
+        out = _simplify_node(e.rebuild(children)) if children != list(e.children) else e
+        if isinstance(out, Add):
+            out = _factor_sum(out)
+        if isinstance(out, Mul):
+            out = _shorter(out, _cancel_inverses(out))
+            out = _cancel_dot_quotient(out) if isinstance(out, Mul) else out
+        if isinstance(out, Mul) and out.factors[0] == Number(-1) and len(out.factors) == 2 \
+                and isinstance(out.factors[1], Add):
+            out = _shorter(out, _negated_sum(out.factors[1]))
+        if isinstance(out, Unvec):
+            out = _unvec_kron(out) or out
+        if _is_elementwise(out) and _has_division(out):
+            out = _shorter(out, cancel_elementwise(out))
+        memo[e] = out
+        return out
+
+    return visit(expr)
+
+
+def _simplify_node(e: Expr) -> Expr:
+    step = SIMPLIFIERS.get(type(e))
+    return step(e) if step else e
+
+
+def _cancel_inverses(e: Mul) -> Expr | None:
+    """``Aᵀ(AXB)⁻ᵀBᵀ`` → ``X⁻ᵀ``: the inverse of a product of square matrices is the
+    product of their inverses reversed (each is invertible when the product is), and
+    ``M M⁻¹ = I``.  None unless something cancels."""
+    spread = []
+    for f in e.factors:
+        transposed = isinstance(f, Transpose)
+        inverse = f.arg if transposed else f
+        product = inverse.arg if isinstance(inverse, Inverse) else None
+        if isinstance(product, Mul) and all(_square(g) for g in product.factors):
+            inverses = [simplify(Inverse(g)) for g in reversed(product.factors)]
+            spread += [simplify(Transpose(g)) for g in reversed(inverses)] if transposed else inverses
+        else:
+            spread.append(f)
+    kept, cancelled = [], False
+    for f in spread:
+        if kept and _square(f) and _square(kept[-1]) and simplify(simplify(Inverse(f))) == kept[-1]:
+            kept.pop()
+            cancelled = True
+        else:
+            kept.append(f)
+    if not cancelled:
+        return None
+    if not any(not f.is_scalar for f in kept):
+        kept.append(Identity(e.shape[0]))
+    return simplify(Mul(tuple(kept))) if len(kept) > 1 else kept[0]
+
+
+def _cancel_dot_quotient(e: Mul) -> Expr:
+    """``vᵀ(b⊘v) = 1ᵀb`` for a vector v: Σ vᵢbᵢ/vᵢ = Σ bᵢ (wherever b⊘v is defined)."""
+    factors = list(e.factors)
+    for i in range(len(factors) - 1):
+        row, quotient = factors[i], factors[i + 1]
+        if isinstance(row, Transpose) and row.shape[0] == 1 and \
+                isinstance(quotient, HadamardDivide) and quotient.right == row.arg:
+            factors[i:i + 2] = [Transpose(Ones(row.shape[1])), quotient.left]
+            return simplify(Mul(tuple(factors)))
+    return e
+
+
+def _unvec_kron(e: Unvec) -> Expr | None:
+    """``unvec((B⊗A) vec X) = AXBᵀ`` (Matrix Cookbook (520); ``unvec(v)`` in place of X for
+    any vector v), ``(B⊗A)ᵀ = Bᵀ⊗Aᵀ``, ``unvec(vec X) = X``; numbers stay in front.
+    None for anything else."""
+    coefficient, rest = split_coefficient(e.arg)
+    if isinstance(rest, Vec):
+        out = rest.arg
+    elif isinstance(rest, Mul) and len(rest.factors) == 2 and rest.factors[1].shape[1] == 1:
+        kron, v = rest.factors
+        if isinstance(kron, Transpose) and isinstance(kron.arg, Kron):
+            b, a = simplify(Transpose(kron.arg.left)), simplify(Transpose(kron.arg.right))
+        elif isinstance(kron, Kron):
+            b, a = kron.left, kron.right
+        else:
+            return None
+        x = v.arg if isinstance(v, Vec) else Unvec(v, a.shape[1], b.shape[1])
+        if tuple(x.shape) != (a.shape[1], b.shape[1]):
+            return None
+        out = simplify(Mul((a, x, Transpose(b))))
+    else:
+        return None
+    if tuple(out.shape) != tuple(e.shape):
+        return None
+    return simplify(with_coefficient(coefficient, out, e.shape))
+
+
+def _square(e: Expr) -> bool:
+    return not e.is_scalar and e.shape[0] == e.shape[1]
+
+
+def _negated_sum(e: Add) -> Expr:
+    """``−(o − y)`` → ``y − o``: the negated terms, those that become positive first."""
+    terms = [simplify(Mul((Number(-1), t))) for t in e.terms]
+    positive = [t for t in terms if split_coefficient(t)[0] > 0]
+    return Add(tuple(positive + [t for t in terms if t not in positive]))
+
+
+def _shorter(old: Expr, new: Expr | None) -> Expr:
+    from .printer import latex
+    if new is None or new == old:
+        return old
+    return new if len(latex(new)) < len(latex(old)) else old
+
+
+@functools.lru_cache(maxsize=4096)
+def _factor_sum(e: Add) -> Expr:
+    """The shortest of: a common right factor, a common left factor, a common number
+    outside either; the sum itself only if no matrix factor is shared."""
+    candidates = [_group_by_factor(e, side) for side in (-1, 0)]
+    scaled = _common_coefficient(e)
+    if scaled is not None and isinstance(scaled.factors[-1], Add):
+        *outside, inner = scaled.factors
+        candidates += [simplify(Mul((*outside, g))) for g in
+                       (_group_by_factor(inner, side) for side in (-1, 0)) if g is not None]
+    candidates = [c for c in candidates if c is not None]
+    if not candidates:
+        return _shorter(e, scaled)
+    from .printer import latex
+    return min(candidates, key=lambda c: len(latex(c)))
+
+
+def _group_by_factor(e: Add, side: int) -> Expr | None:
+    """Terms sharing their last (``side`` −1) or first (0) matrix factor, summed
+    inside it at the place of the first of them: ``Ax + b + Aᵀx`` → ``(A + Aᵀ)x + b``."""
+    groups: dict = {}
+    for term in e.terms:
+        groups.setdefault(_end_factor(term, side), []).append(term)
+    if all(len(g) < 2 for k, g in groups.items() if k is not None):
+        return None
+    out, done = [], set()
+    for term in e.terms:
+        key = _end_factor(term, side)
+        if key is None or len(groups[key]) < 2:
+            out.append(term)
+        elif key not in done:
+            done.add(key)
+            out.append(_pull_out(groups[key], key, side))
+    return simplify(Add(tuple(out))) if len(out) > 1 else out[0]
+
+
+def _end_factor(term: Expr, side: int):
+    """The first or last non-scalar factor of a term (the term itself if not a product)."""
+    coefficient, rest = split_coefficient(term)
+    if rest is None or rest.is_scalar:
+        return None
+    factors = [f for f in (rest.factors if isinstance(rest, Mul) else (rest,)) if not f.is_scalar]
+    return factors[side] if factors and not isinstance(factors[side], Identity) else None
+
+
+def _pull_out(terms: list, common: Expr, side: int) -> Expr:
+    """``Σ tᵢ`` with every ``tᵢ = rᵢ·common`` (side −1) or ``common·rᵢ`` (side 0)."""
+    size = common.shape[0] if side == -1 else common.shape[1]
+    rests = []
+    for term in terms:
+        factors = list(term.factors) if isinstance(term, Mul) else [term]
+        index = max(i for i, f in enumerate(factors) if f == common) if side == -1 else \
+            min(i for i, f in enumerate(factors) if f == common)
+        rests.append(factors[:index] + factors[index + 1:] or [Number(1)])
+    matrices = any(not f.is_scalar for rest in rests for f in rest)
+    remainders = []
+    for rest in rests:
+        if matrices and all(f.is_scalar for f in rest):
+            rest = rest + [Identity(size)]          # A x + α x → (A + α I) x
+        remainders.append(simplify(Mul(tuple(rest))) if len(rest) > 1 else rest[0])
+    inner = simplify(Add(tuple(remainders)))
+    inner = _factor_sum(inner) if isinstance(inner, Add) else inner
+    pair = (inner, common) if side == -1 else (common, inner)
+    return simplify(Mul(pair))
+
+
+def _common_coefficient(e: Add) -> Expr | None:
+    """``2X − 2Y`` → ``2(X − Y)``, ``αA/β + B/β`` → ``(αA + B)/β``: the number (up to sign)
+    and the scalar powers every term shares (a candidate; kept only if it prints shorter)."""
+    split = [_scalar_powers(t) for t in e.terms]
+    c = split[0][0]
+    if any(abs(k) != abs(c) for k, _, _ in split):
+        c = sympy.Integer(1)
+    common = {}
+    for base, k in split[0][1].items():
+        ks = [powers.get(base, 0) for _, powers, _ in split]
+        if all(j > 0 for j in ks) or all(j < 0 for j in ks):
+            common[base] = min(ks, key=abs)
+    if c in (1, -1) and not common:
+        return None
+    remainders = []
+    for k, powers, rest in split:
+        scalars = [Power(b, j - common.get(b, 0)) for b, j in powers.items() if j != common.get(b, 0)]
+        remainders.append(simplify(Mul((Number(k / c), *scalars, *rest))) if rest or scalars
+                          else Number(k / c))
+    if any(r.shape != e.shape and not r.is_scalar for r in remainders):
+        return None
+    inner = simplify(Add(tuple(remainders)))
+    return Mul((Number(c), *(simplify(Power(b, j)) for b, j in common.items()), inner))
+
+
+def _scalar_powers(term: Expr):
+    """``−2(xᵀAx)(xᵀx)⁻² x`` → ``(−2, {xᵀAx: 1, xᵀx: −2}, [x])``."""
+    coefficient, powers, rest = sympy.Integer(1), {}, []
+
+    def visit(f):
+        nonlocal coefficient
+        if isinstance(f, Number):
+            coefficient *= f.value
+        elif isinstance(f, Mul) and f.is_scalar and all(g.is_scalar for g in f.factors):
+            for g in f.factors:
+                visit(g)
+        elif f.is_scalar and not contains_differential(f):
+            integer = isinstance(f, Power) and getattr(f.exponent, "is_Integer", isinstance(f.exponent, int))
+            base, k = (f.arg, f.exponent) if integer else (f, 1)
+            powers[base] = powers.get(base, 0) + k
+        else:
+            rest.append(f)
+
+    for f in (term.factors if isinstance(term, Mul) else (term,)):
+        visit(f)
+    return coefficient, {b: k for b, k in powers.items() if k != 0}, rest
+
+
+# ---------------------------------------------------------------- elementwise fractions
+
+
+ELEMENTWISE = (Add, Hadamard, HadamardDivide)
+MAX_CANCEL_NODES = 60
+
+
+def _is_elementwise(e: Expr) -> bool:
+    return isinstance(e, ELEMENTWISE) and not e.is_scalar
+
+
+def _has_division(e: Expr) -> bool:
+    return any(isinstance(n, HadamardDivide) for n in walk(e))
+
+
+def cancel_elementwise(e: Expr) -> Expr | None:
+    """An elementwise rational expression with common factors cancelled, read as a
+    rational function of its atoms (sympy.cancel): ``(a⊘p)∘(p − p∘p)`` → ``a − a∘p``.
+    Elementwise products commute, so this is the scalar identity applied per entry.
+    None when the expression is too large or holds something non-elementwise."""
+    if sum(1 for _ in walk(e)) > MAX_CANCEL_NODES:
+        return None
+    atoms: dict = {}
+    try:
+        rational = sympy.cancel(_to_sympy(e, e.shape, atoms))
+    except _NotElementwise:
+        return None
+    back = {s: a for a, s in atoms.items()}
+    return _from_sympy(rational, e.shape, back)
+
+
+class _NotElementwise(Exception):
+    pass
+
+
+def _to_sympy(e: Expr, shape, atoms: dict):
+    if isinstance(e, Add):
+        return sympy.Add(*(_to_sympy(t, shape, atoms) for t in e.terms))
+    if isinstance(e, Hadamard):
+        return _to_sympy(e.left, shape, atoms) * _to_sympy(e.right, shape, atoms)
+    if isinstance(e, HadamardDivide):
+        return _to_sympy(e.left, shape, atoms) / _to_sympy(e.right, shape, atoms)
+    if isinstance(e, Number):
+        return e.value
+    if isinstance(e, Ones) and tuple(e.shape) == tuple(shape):
+        return sympy.Integer(1)
+    if isinstance(e, Mul) and sum(1 for f in e.factors if not f.is_scalar) <= 1 and \
+            any(f.is_scalar for f in e.factors):
+        return sympy.Mul(*(_to_sympy(f, shape, atoms) for f in e.factors))
+    if tuple(e.shape) != tuple(shape) and not e.is_scalar:
+        raise _NotElementwise
+    if e not in atoms:
+        atoms[e] = sympy.Symbol(f"a{len(atoms)}")
+    return atoms[e]
+
+
+def _from_sympy(r, shape, back: dict) -> Expr | None:
+    if isinstance(r, sympy.Add):
+        ordered = sorted(r.as_ordered_terms(), key=lambda t: t.could_extract_minus_sign())
+        terms = [_from_sympy(t, shape, back) for t in ordered]
+        return None if None in terms else simplify(Add(tuple(terms)))
+    coefficient, factors = r.as_coeff_mul()
+    if not coefficient.is_Rational:
+        return None
+    scalars, numerator, denominator = [], [], []
+    for f in factors:
+        base, k = f.as_base_exp()
+        if not (k.is_Integer and 0 < abs(k) <= 3):
+            return None
+        atom = back.get(base)
+        if atom is not None and atom.is_scalar and k > 0:
+            scalars.extend([atom] * int(k))
+            continue
+        piece = atom if atom is not None else _from_sympy(base, shape, back)
+        if piece is None or piece.is_scalar:
+            return None
+        (numerator if k > 0 else denominator).extend([piece] * abs(int(k)))
+    if not numerator:
+        if not denominator and not scalars:
+            return with_coefficient(coefficient, Ones(*shape), shape)
+        numerator = [Ones(*shape)]
+    top = numerator[0]
+    for piece in numerator[1:]:
+        top = Hadamard(top, piece)
+    if denominator:
+        bottom = denominator[0]
+        for piece in denominator[1:]:
+            bottom = Hadamard(bottom, piece)
+        top = HadamardDivide(top, bottom)
+    body = Mul((*scalars, top)) if scalars else top
+    return simplify(with_coefficient(coefficient, body, shape))

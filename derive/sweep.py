@@ -23,7 +23,7 @@ from .limits import bound, tick
 from .printer import differential_prefix, latex
 from .rule import Rule
 from .rules import differentiate
-from .simplify import expand as expand_sums, simplify
+from .simplify import expand as expand_sums, factor, simplify
 
 IDENTIFICATION = Rule("dE = G:dW ⟺ ∂E/∂W = G", r"dE = G:dW \iff \frac{\partial E}{\partial W} = G")
 
@@ -44,7 +44,7 @@ def build(chain: Chain, expand: bool = False) -> Derivation:
         if isinstance(g, Zero):
             warnings.append(f"{w.name} has no path to the objective {chain.objective.symbol.name}: "
                             f"its gradient is 0")
-        gradients.append(Gradient(w, g, expand_sums(g)))
+        gradients.append(Gradient(w, factor(g), expand_sums(g)))
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
                       steps=tuple(steps), warnings=tuple(warnings), options={"expand": expand})
 
@@ -164,7 +164,7 @@ def named_sweep(chain: Chain, linear: dict):
             continue
         bar = Adjoint(z)
         moved, rules = collect(pending, bar, linear[z.name])
-        steps.append(AdjointStep(z, g, pair(bar, linear[z.name]), moved, rules))
+        steps.append(AdjointStep(z, factor(g), pair(bar, linear[z.name]), moved, rules))
     adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
     return steps, adjoints
 

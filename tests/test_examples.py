@@ -36,6 +36,64 @@ def logistic_regression(X, w, y):
     return {"w": X.T @ (sigmoid(X @ w) - y)}
 
 
+inv = np.linalg.inv
+
+
+def softmax(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def three_layer(W1, W2, W3, x, y):
+    """Backpropagation, tanh hidden layers, linear output, E = ½‖o − y‖²."""
+    h1 = np.tanh(W1 @ x)
+    h2 = np.tanh(W2 @ h1)
+    o = W3 @ h2
+    delta3 = o - y
+    delta2 = (1 - h2 ** 2) * (W3.T @ delta3)
+    delta1 = (1 - h1 ** 2) * (W2.T @ delta2)
+    return {"W1": delta1 @ x.T, "W2": delta2 @ h1.T, "W3": delta3 @ h2.T,
+            "x": W1.T @ delta1, "y": -delta3}
+
+
+def gaussian_covariance(x, mu, Sigma):
+    """Unstructured gradient of ½ log det Σ + ½ rᵀΣ⁻¹r (Cookbook (57), (61)): ½Σ⁻ᵀ − ½Σ⁻ᵀrrᵀΣ⁻ᵀ."""
+    r = x - mu
+    Si = inv(Sigma).T
+    return {"Sigma": 0.5 * Si - 0.5 * Si @ r @ r.T @ Si}
+
+
+def matrix_factorisation(X, U, V):
+    R = X - U @ V.T
+    return {"U": -2 * R @ V, "V": -2 * R.T @ U}
+
+
+def rayleigh_quotient(A, x):
+    xx = (x.T @ x).item()
+    rho = (x.T @ A @ x).item() / xx
+    return {"x": ((A + A.T) @ x - 2 * rho * x) / xx}
+
+
+def tied_weight(W, x):
+    r = W.T @ W @ x - x
+    return {"W": 2 * (W @ x @ r.T + W @ r @ x.T)}
+
+
+def attention_head(Q, K, V, G):
+    """Backward pass of O = softmax_rows(QKᵀ)V with upstream gradient G (FlashAttention App. B.2)."""
+    S = Q @ K.T
+    A = np.exp(S - S.max(axis=1, keepdims=True))
+    A = A / A.sum(axis=1, keepdims=True)
+    dP = G @ V.T
+    dS = A * (dP - (dP * A).sum(axis=1, keepdims=True))
+    return {"Q": dS @ K, "K": dS.T @ Q, "V": A.T @ G}
+
+
+def residual(W, x, y):
+    t = np.tanh(W @ x)
+    return {"W": ((1 - t * t) * (x + t - y)) @ x.T}
+
+
 CLOSED_FORMS = {
     "backprop": backprop,
     "quadratic_form": lambda x, A: {"x": (A + A.T) @ x},
@@ -48,17 +106,62 @@ CLOSED_FORMS = {
     "logistic_regression": logistic_regression,
     "ridge": lambda X, w, y, **k: {"w": 2 * X.T @ (X @ w - y) + 2 * k["lambda"] * w},
     "two_layer": two_layer,
+    "linear_form": lambda a, x: {"x": a},
+    "bilinear_form": lambda a, X, b: {"X": a @ b.T},
+    "bilinear_transpose": lambda a, X, b: {"X": b @ a.T},
+    "trace_xtax": lambda A, X: {"X": A @ X + A.T @ X},
+    "trace_xbxt": lambda X, B: {"X": X @ B.T + X @ B},
+    "trace_axbxtc": lambda A, X, B, C: {"X": A.T @ C.T @ X @ B.T + C @ A @ X @ B},
+    "frobenius_norm": lambda X: {"X": 2 * X},
+    "frobenius_axb": lambda A, X, B: {"X": 2 * A.T @ (A @ X @ B) @ B.T},
+    "determinant": lambda X: {"X": np.linalg.det(X) * inv(X).T},
+    "det_axb": lambda A, X, B: {"X": np.linalg.det(A @ X @ B) * inv(X).T},
+    "log_det_gram": lambda X: {"X": 2 * X @ inv(X.T @ X)},
+    "trace_inverse": lambda X, A: {"X": -(inv(X) @ A @ inv(X)).T},
+    "exp_sum": lambda x: {"x": np.exp(x)},
+    "log_sum": lambda x: {"x": 1 / x},
+    "log_sum_exp": lambda x: {"x": softmax(x)},
+    "softmax_cross_entropy": lambda W, x, y: {"W": (softmax(W @ x) - y) @ x.T},
+    "three_layer": three_layer,
+    "gaussian_mean": lambda x, mu, Sigma: {"mu": -inv(Sigma) @ (x - mu)},
+    "gaussian_covariance": gaussian_covariance,
+    "weighted_least_squares": lambda A, s, x, W: {"s": -2 * A.T @ W @ (x - A @ s)},
+    "matrix_factorisation": matrix_factorisation,
+    "rayleigh_quotient": rayleigh_quotient,
+    "hadamard_form": lambda x, y, b: {"x": 2 * y * (x * y - b)},
+    "diag_form": lambda a, x, b: {"x": a * b},
+    "diag_weights": lambda x, d: {"d": x * x},
+    "tied_weight": tied_weight,
+    "residual": residual,
+    "logsumexp": lambda x: {"x": softmax(x)},
+    "softmax_nll": lambda W, x, y: {"W": (y.sum() * softmax(W @ x) - y) @ x.T},
+    "softplus_logistic": lambda X, w, y: {"w": X.T @ (sigmoid(X @ w) - y)},
+    "vector_norm": lambda x, a: {"x": (x - a) / np.linalg.norm(x - a)},
+    "frobenius_norm_plain": lambda X: {"X": X / np.linalg.norm(X, "fro")},
+    "sqrt_sum": lambda x: {"x": 1 / (2 * np.sqrt(x))},
+    "attention_head": attention_head,
+    "kron_quadratic": lambda X, A, B: {"X": A @ X @ B.T + A.T @ X @ B},
+    "vec_least_squares": lambda A, X, B, c: {
+        "X": 2 * A.T @ (A @ X @ B - c.reshape(A.shape[0], B.shape[1], order="F")) @ B.T},
+    "hadamard_residual": lambda A, X, B: {"X": 2 * A * (A * X - B)},
+    "det_xtax": lambda X, A: {"X": np.linalg.det(X.T @ A @ X)
+                              * (A @ X @ inv(X.T @ A @ X) + A.T @ X @ inv(X.T @ A.T @ X))},
 }
 
 
 def draw(chain, rng):
-    """A point: square matrices near I (log det, inverses), positive where declared."""
+    """A point: square matrices near I (log det, inverses), positive where declared,
+    symmetric or positive definite where declared."""
     values = {}
     for item in chain.inputs:
         shape = tuple(int(k) for k in item.symbol.shape)
         value = rng.normal(size=shape)
         if shape[0] == shape[1] and shape[0] > 1:
             value = np.eye(shape[0]) + 0.3 * value
+            if "symmetric" in item.symbol.props or "spd" in item.symbol.props:
+                value = (value + value.T) / 2
+            if "spd" in item.symbol.props:
+                value = value @ value.T + 0.1 * np.eye(shape[0])
         if "positive" in item.symbol.props:
             value = np.abs(value) + 0.1
         values[item.symbol.name] = value
@@ -67,7 +170,7 @@ def draw(chain, rng):
 
 def test_every_example_has_a_closed_form():
     assert {p.stem for p in EXAMPLES.glob("*.chain")} == set(CLOSED_FORMS)
-    assert len(CLOSED_FORMS) >= 10
+    assert len(CLOSED_FORMS) >= 30
 
 
 @pytest.mark.parametrize("name", sorted(CLOSED_FORMS))

@@ -6,9 +6,9 @@ import sympy
 
 from derive.errors import DeriveError
 from derive.limits import Limits, applied
-from derive.expr import (Add, Apply, Det, Diag, DiagPart, Frobenius, Hadamard, HadamardDivide,
-                         Identity, Inverse, LogDet, Mul, Number, Ones, Power, Symbol, Trace,
-                         Transpose)
+from derive.expr import (Add, Apply, Det, Diag, DiagPart, ElementPower, Frobenius, Hadamard, HadamardDivide,
+                         Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
+                         Softmax, SoftmaxRows, Symbol, Trace, Transpose, Vec, Kron)
 from derive.parse import RESERVED, parse_chain
 
 m, n = sympy.symbols("m n")
@@ -126,6 +126,17 @@ def value(expr_text):
     ("tanh(A)", Apply("tanh", A)),
     ("Diag(a)", Diag(a)),
     ("diag(A)", DiagPart(A)),
+    ("sqrt(a) + softplus(a)", Add((Apply("sqrt", a), Apply("softplus", a)))),
+    ("norm(A) a", Mul((Norm(A), a))),
+    ("||A||_F^2 a", Mul((Power(Norm(A), 2), a))),
+    ("‖A b‖_F * ‖a‖ a", Mul((Norm(Mul((A, b))), Norm(a), a))),
+    ("||a + b||² a", Mul((Power(Norm(Add((a, b))), 2), a))),
+    ("softmax(a) + softmax_rows(A) b", Add((Softmax(a), Mul((SoftmaxRows(A), b))))),
+    ("logsumexp(A a) b", Mul((LogSumExp(Mul((A, a))), b))),
+    ("vec(A)ᵀ vec(B) a", Mul((Transpose(Vec(A)), Vec(B), a))),
+    ("vec(A ∘ B ⊗ C)ᵀ vec(kron(A, B))", Mul((Transpose(Vec(Kron(Hadamard(A, B), C))), Vec(Kron(A, B))))),
+    ("a.^2 + a^{∘3} + a^{\\circ -1} + A.^{2} b", Add((ElementPower(a, 2), ElementPower(a, 3),
+                                                     ElementPower(a, -1), Mul((ElementPower(A, 2), b))))),
 ])
 def test_precedence_and_nodes(text, expected):
     assert value(text) == expected
@@ -300,9 +311,14 @@ BAD = [
     ("x : n\nn : 3", 2, 1, "n names a size"),
     # names and functions
     ("E = foo(x)\nwrt x", 1, 5, "unknown function foo"),
-    ("E = softmax(x)'1\nwrt x", 1, 5, "not supported yet: softmax"),
-    ("E = 1'vec(X)\nwrt X", 1, 7, "not supported yet: vec"),
-    ("E = tr(A ⊗ B)\nwrt A", 1, 10, "not supported yet: Kronecker product"),
+    ("M : 3x4\nE = 1'softmax(M)1\nwrt M", 2, 7, "softmax needs a column vector, but M is 3×4"),
+    ("x : 3\nE = 1'x.^T\nwrt x", 2, 8, "an elementwise power takes a whole number"),
+    ("A : 3x4\nE = ||A||\nwrt A", 2, 5, "A is 3×4: write ||…||_F for its Frobenius norm"),
+    ("x : 3\nE = ||x|| ||x||\nwrt x", 2, 11, "unexpected '||': after an operand it closes a norm"),
+    ("x : 3\nE = ||x\nwrt x", 2, 8, "missing '||' to close the norm"),
+    ("E = 1'vec(X)\nwrt X", 1, 7, "vec needs the shape of X, which is ?×?: declare its sizes"),
+    ("E = tr(A ⊗ B)\nwrt A", 1, 10, "the Kronecker product needs the shape of A, which is ?×?"),
+    ("A : 2x3\nE = 1'kron(A)1\nwrt A", 2, 7, "kron takes two arguments, got 1"),
     ("E = sigma'x\nwrt x", 1, 5, "sigma is a function: write sigma(…)"),
     ("x : 3\nv = x\nv = x'x\nwrt x", 3, 1, "v is already defined on line 2"),
     ("x : 3\nx = 2\nwrt x", 2, 1, "x is already declared on line 1"),

@@ -77,6 +77,15 @@ CASES = {
     E.Apply: E.Apply("tanh", E.Mul((A, b))),
     E.Diag: E.Mul((E.Diag(a), A)),
     E.DiagPart: E.Hadamard(E.DiagPart(E.Mul((X, Y))), a),
+    E.Norm: E.Mul((E.Norm(E.Mul((A, B))), E.Norm(E.Mul((A, b))), A)),
+    E.ElementPower: E.Add((E.Hadamard(E.ElementPower(C, 3), E.ElementPower(P, -2)),
+                           E.Hadamard(E.ElementPower(P, 2), E.ElementPower(A, 1)))),
+    E.Vec: E.Mul((E.Transpose(E.Vec(E.Mul((A, B)))), E.Vec(E.Hadamard(E.Mul((A, B)), E.Mul((C, B)))))),
+    E.Kron: E.Frobenius(E.Kron(A, E.Mul((E.Transpose(B), E.Transpose(C)))),
+                        E.Kron(E.Hadamard(A, C), E.Mul((E.Transpose(B), E.Transpose(A))))),
+    E.Softmax: E.Mul((E.Transpose(E.Softmax(E.Mul((A, b)))), A)),
+    E.SoftmaxRows: E.Mul((E.SoftmaxRows(E.Mul((A, B))), E.Transpose(B))),
+    E.LogSumExp: E.Mul((E.LogSumExp(E.Mul((A, b))), B)),
 }
 
 
@@ -88,6 +97,14 @@ def test_differential_rule_numerically(node_type):
 def test_every_operation_has_a_rule_and_a_case():
     operations = {t for t in DIFFERENTIALS if t not in (E.Number, E.Identity, E.Ones, E.Zero)}
     assert operations == set(CASES)
+
+
+def test_squared_norm_is_a_frobenius_product():
+    """d‖A‖² = 2A:dA (no ‖A‖/‖A‖ to cancel), for a matrix and for a vector."""
+    f = E.Add((E.Power(E.Norm(E.Mul((A, B))), 2), E.Power(E.Norm(b), 2)))
+    assert_differential_matches(f, "squared norm")
+    ell, _ = differentiate(E.Power(E.Norm(A), 2), lambda s: True)
+    assert E.Norm not in {type(n) for n in E.walk(ell)}
 
 
 def test_scalar_power_and_scalar_inverse():
@@ -133,6 +150,10 @@ G_FOR = {  # a coefficient G and a linear form ℓ in dA (or da), per table entr
     E.Trace: (alpha, E.Trace(E.Mul((E.Differential(A), E.Symbol("M", (n4, n3)))))),
     E.Diag: (E.Symbol("G", (n3, n3)), E.Diag(E.Differential(a))),
     E.DiagPart: (E.Symbol("g", (n3, E.ONE)), E.DiagPart(E.Mul((E.Differential(A), E.Symbol("M", (n4, n3)))))),
+    E.Vec: (E.Symbol("g", (n3 * n2, E.ONE)), E.Vec(E.Mul((E.Differential(A), B)))),
+    E.Kron: (E.Symbol("G", (n3 * n2, n4 * n3)),
+             E.Add((E.Kron(E.Differential(A), K),
+                    E.Kron(K, E.Mul((E.Differential(A), B, E.Transpose(B))))))),
 }
 
 
