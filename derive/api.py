@@ -14,7 +14,8 @@ from .sweep import build
 
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
-           seed: int = 0, expand: bool = False, limits: Limits | None = None) -> Derivation:
+           seed: int = 0, expand: bool = False, limits: Limits | None = None,
+           symmetric_gradient: bool = False) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
 
     A failed numeric check is not an exception: it is recorded in ``derivation.check``
@@ -23,18 +24,19 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
     """
     with applied(limits), _resources():
         chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
-        derivation = build(chain, expand=expand)
+        derivation = build(chain, expand=expand, symmetric=symmetric_gradient)
         if check:
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
     return derivation
 
 
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
-                seed: int = 0, expand: bool = False, limits: Limits | None = None) -> Derivation:
+                seed: int = 0, expand: bool = False, limits: Limits | None = None,
+                symmetric_gradient: bool = False) -> Derivation:
     """``derive`` on the UTF-8 text of ``path``; errors cite the path as given."""
     with applied(limits):
         return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
-                      check=check, seed=seed, expand=expand)
+                      check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient)
 
 
 @contextmanager

@@ -160,12 +160,21 @@ def _verdicts(derivation, point, sizes, rng, directions) -> list:
     chain = derivation.chain
     values = forward(chain, point, sizes, keep_diagonal=True)
     values.update(adjoint_values(derivation, values, sizes))
-    wrt_dirs = [{w.name: rng.normal(size=values[w.name].shape) for w in chain.wrt}
+    wrt_dirs = [{w.name: _direction(derivation, w, values, rng) for w in chain.wrt}
                 for _ in range(directions)]
     return (_definition_verdicts(derivation, values, sizes, rng, directions)
             + _substitution_verdicts(derivation, values, sizes, wrt_dirs)
             + _step_verdicts(derivation, values, sizes, wrt_dirs)
             + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
+
+
+def _direction(derivation, w, values, rng):
+    """A random direction for ``w``; symmetric when its gradient is the symmetric-subspace one
+    (``sym(G) : dW = G : dW`` holds only for symmetric dW)."""
+    d = rng.normal(size=dense(values[w.name]).shape)
+    if derivation.options.get("symmetric_gradient") and w.props & {"symmetric", "spd"} and d.shape[0] == d.shape[1]:
+        d = (d + d.T) / 2
+    return d
 
 
 def adjoint_values(derivation, values, sizes) -> dict:

@@ -160,6 +160,9 @@ def main():
 @click.option("-o", "--output", metavar="OUT", help="Write here (atomically) instead of stdout.")
 @click.option("--expand", is_flag=True, help="Expand the gradient (the seed's (S−S²)(sxᵀ − yxᵀ)).")
 @click.option("--no-check", is_flag=True, help="Skip the numeric check (the output says so).")
+@click.option("--symmetric-gradient", is_flag=True,
+              help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
+                   "unstructured gradient G.")
 @click.option("--standalone", is_flag=True,
               help="With -t latex: a complete article (what -o FILE.pdf compiles).")
 @click.option("--keep-tex", is_flag=True, help="With PDF output: keep the .tex next to it.")
@@ -168,8 +171,8 @@ def main():
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
               help="Render with this Jinja2 template (sandboxed) instead of a built-in one.")
-def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_check, standalone,
-           explain, template, keep_tex, katex_url):
+def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_check,
+           symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
     """Render the derivation of FILE (or - for stdin, or -e TEXT)."""
     from . import api
     from . import render as renderer
@@ -180,7 +183,7 @@ def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_ch
         _check_document_options(fmt, output, standalone, keep_tex, katex_url)
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, check=not no_check,
-                                seed=seed, expand=expand)
+                                seed=seed, expand=expand, symmetric_gradient=symmetric_gradient)
         if derivation.check is not None and not derivation.check.ok:
             _report_failure(derivation)
             sys.exit(EXIT_CHECK_FAILED)
@@ -195,13 +198,17 @@ def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_ch
 
 @main.command()
 @with_input
-def check(file, expr, wrt, seed, max_seconds):
+@click.option("--symmetric-gradient", is_flag=True,
+              help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
+                   "unstructured gradient G.")
+def check(file, expr, wrt, seed, max_seconds, symmetric_gradient):
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not."""
     from . import api
     from . import render as renderer
     with _edge(), _limited(max_seconds):
         text, name = _source(file, expr)
-        derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed)
+        derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed,
+                                symmetric_gradient=symmetric_gradient)
         click.echo(renderer.to_verdict(derivation), nl=False)
         if not derivation.check.ok:
             for sentence in renderer.failure_sentences(derivation):

@@ -14,10 +14,13 @@ of its own, so every line stays short however deep the chain.
 """
 from __future__ import annotations
 
+import sympy
+
 from .chain import Chain, Definition
 from .derivation import AdjointStep, DefinitionLine, Derivation, Gradient, SubstitutionLine
 from .diagonal import rewrite_with_aliases
-from .expr import SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
+from .expr import (SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol,
+                   Transpose, Zero, walk)
 from .frobenius import move_left
 from .limits import bound, tick
 from .printer import differential_prefix, latex
@@ -28,8 +31,13 @@ from .simplify import expand as expand_sums, factor, simplify
 IDENTIFICATION = Rule("dE = G:dW ⟺ ∂E/∂W = G", r"dE = G:dW \iff \frac{\partial E}{\partial W} = G")
 
 
-def build(chain: Chain, expand: bool = False) -> Derivation:
-    """The derivation of ``chain`` (unchecked: check.py verifies it)."""
+def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Derivation:
+    """The derivation of ``chain`` (unchecked: check.py verifies it).
+
+    A wrt input declared symmetric or spd gets the gradient of the unstructured function
+    (what autodiff and the Cookbook's unstructured formulas give), and a note saying so;
+    ``symmetric`` asks for the symmetric-subspace gradient ``sym(G) = (G + Gᵀ)/2`` instead.
+    """
     varying = varying_names(chain)
     lines, linear = definition_lines(chain, varying)
     substitutions, steps = (), ()
@@ -44,9 +52,26 @@ def build(chain: Chain, expand: bool = False) -> Derivation:
         if isinstance(g, Zero):
             warnings.append(f"{w.name} has no path to the objective {chain.objective.symbol.name}: "
                             f"its gradient is 0")
+        if _structured(w):
+            warnings.append(_convention(w, symmetric))
+            g = simplify(Mul((Number(sympy.Rational(1, 2)), Add((g, Transpose(g)))))) if symmetric else g
         gradients.append(Gradient(w, factor(g), expand_sums(g)))
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
-                      steps=tuple(steps), warnings=tuple(warnings), options={"expand": expand})
+                      steps=tuple(steps), warnings=tuple(warnings),
+                      options={"expand": expand, "symmetric_gradient": symmetric})
+
+
+def _structured(w: Symbol) -> bool:
+    return bool(w.props & {"symmetric", "spd"}) and not w.is_scalar
+
+
+def _convention(w: Symbol, symmetric: bool) -> str:
+    """The gradient convention for a symmetric input, said, never silently chosen."""
+    if symmetric:
+        return (f"{w.name} is declared symmetric: ∂E/∂{w.name} is the symmetric-subspace gradient "
+                f"sym(G) = (G + Gᵀ)/2 of the unstructured gradient G (--symmetric-gradient)")
+    return (f"{w.name} is declared symmetric: ∂E/∂{w.name} is the gradient of the unstructured "
+            f"function, as autodiff computes it; --symmetric-gradient gives sym(G) = (G + Gᵀ)/2")
 
 
 def varying_names(chain: Chain) -> set:
