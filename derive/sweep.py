@@ -144,6 +144,21 @@ def reverse_sweep(chain: Chain, linear: dict):
     lines = [SubstitutionLine(first)]
     pending: dict = {}
     _, rules = collect(pending, Number(1), first)
+    for z, g in eliminations(chain, pending):
+        shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
+        lines.append(SubstitutionLine(shown, z, rules + (substitute(chain, z),)))
+        _, rules = collect(pending, g, linear[z.name])
+    order = [w.name for w in chain.wrt]
+    pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
+    final = _sum(pending_terms(pending), first.shape)
+    if pending and final != lines[-1].expr:
+        lines.append(SubstitutionLine(final, None, rules + (IDENTIFICATION,)))
+    return lines, wrt_adjoints(pending)
+
+
+def eliminations(chain: Chain, pending: dict):
+    """``(z, G_z)`` for each variable with a non-zero adjoint, the last defined first;
+    ``pending`` grows as the caller substitutes each ``dz``."""
     for definition in reversed(chain.definitions[:-1]):
         z = definition.symbol
         if z.name not in pending:
@@ -151,18 +166,13 @@ def reverse_sweep(chain: Chain, linear: dict):
         _, contributions = pending.pop(z.name)
         g = _bounded(simplify(_sum(contributions, z.shape)), f"the adjoint of {z.name}", chain,
                      definition)
-        if isinstance(g, Zero):
-            continue
-        shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
-        lines.append(SubstitutionLine(shown, z, rules + (substitute(chain, z),)))
-        _, rules = collect(pending, g, linear[z.name])
-    order = [w.name for w in chain.wrt]
-    pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
-    adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
-    final = _sum(pending_terms(pending), first.shape)
-    if pending and final != lines[-1].expr:
-        lines.append(SubstitutionLine(final, None, rules + (IDENTIFICATION,)))
-    return lines, adjoints
+        if not isinstance(g, Zero):
+            yield z, g
+
+
+def wrt_adjoints(pending: dict) -> dict:
+    """What is left when every definition is eliminated: the wrt inputs' adjoints."""
+    return {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
 
 
 def substitute(chain: Chain, z: Symbol) -> Rule:
@@ -178,20 +188,11 @@ def named_sweep(chain: Chain, linear: dict):
     pending: dict = {}
     moved, rules = collect(pending, Number(1), first)
     steps = [AdjointStep(objective, Number(1), first, moved, rules)]
-    for definition in reversed(chain.definitions[:-1]):
-        z = definition.symbol
-        if z.name not in pending:
-            continue
-        _, contributions = pending.pop(z.name)
-        g = _bounded(simplify(_sum(contributions, z.shape)), f"the adjoint of {z.name}", chain,
-                     definition)
-        if isinstance(g, Zero):
-            continue
+    for z, g in eliminations(chain, pending):
         bar = Adjoint(z)
         moved, rules = collect(pending, bar, linear[z.name])
         steps.append(AdjointStep(z, factor(g), pair(bar, linear[z.name]), moved, rules))
-    adjoints = {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
-    return steps, adjoints
+    return steps, wrt_adjoints(pending)
 
 
 def collect(pending: dict, g: Expr, linear: Expr):

@@ -1,18 +1,10 @@
 """The reverse sweep and the display policy, on the seed and on chains like it."""
+from pathlib import Path
+
 from derive.api import derive
 from derive.printer import latex, text
 
-SEED = """\
-# title: One logistic layer, squared error
-W : 5x4
-x : 4
-y : 5
-v = W x
-s = sigma(v)
-S = Diag(s)
-E = 1/2 (s - y):(s - y)
-wrt W
-"""
+SEED = (Path(__file__).resolve().parent.parent / "examples" / "backprop.chain").read_text()
 
 
 def definition_texts(d):
