@@ -208,6 +208,15 @@ def product_shape(left, right):
 
 
 @node
+class Unary(Expr):
+    """A node of one operand ``arg``; subclasses say what shape it gives."""
+
+    arg: Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+
+@node
 class Add(Expr):
     terms: tuple
     shape: tuple = field(default=SCALAR, compare=False)
@@ -233,21 +242,13 @@ class Mul(Expr):
 
 
 @node
-class Transpose(Expr):
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
-
+class Transpose(Unary):
     def infer_shape(self):
         return (self.arg.shape[1], self.arg.shape[0])
 
 
 @node
-class Inverse(Expr):
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
-
+class Inverse(Unary):
     def infer_shape(self):
         _require_square("inverse", self.arg.shape)
         return self.arg.shape
@@ -311,33 +312,21 @@ class Frobenius(Expr):
 
 
 @node
-class Trace(Expr):
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
-
+class Trace(Unary):
     def infer_shape(self):
         _require_square("tr", self.arg.shape)
         return SCALAR
 
 
 @node
-class Det(Expr):
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
-
+class Det(Unary):
     def infer_shape(self):
         _require_square("det", self.arg.shape)
         return SCALAR
 
 
 @node
-class LogDet(Expr):
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
-
+class LogDet(Unary):
     def infer_shape(self):
         _require_square("log det", self.arg.shape)
         return SCALAR
@@ -357,12 +346,8 @@ class Apply(Expr):
 
 
 @node
-class Diag(Expr):
+class Diag(Unary):
     """``Diag(v)``: the square matrix with the vector v on its diagonal."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         rows, cols = self.arg.shape
@@ -372,12 +357,8 @@ class Diag(Expr):
 
 
 @node
-class DiagPart(Expr):
+class DiagPart(Unary):
     """``diag(M)``: the diagonal of a square matrix as a vector."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         _require_square("diag", self.arg.shape)
@@ -385,12 +366,8 @@ class DiagPart(Expr):
 
 
 @node
-class Norm(Expr):
+class Norm(Unary):
     """``‖A‖``: the Frobenius norm of a matrix, the 2-norm of a vector (the same number)."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         return SCALAR
@@ -410,12 +387,8 @@ class ElementPower(Expr):
 
 
 @node
-class Vec(Expr):
+class Vec(Unary):
     """``vec(X)``: the columns of X stacked into one vector (column-major)."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         rows, cols = self.arg.shape
@@ -499,12 +472,8 @@ def _require_vector(what, shape):
 
 
 @node
-class Softmax(Expr):
+class Softmax(Unary):
     """``softmax(z) = exp(z) / 1ᵀexp(z)`` of a column vector."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         _require_vector("softmax", self.arg.shape)
@@ -512,24 +481,16 @@ class Softmax(Expr):
 
 
 @node
-class SoftmaxRows(Expr):
+class SoftmaxRows(Unary):
     """The softmax of each row of a matrix."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         return self.arg.shape
 
 
 @node
-class LogSumExp(Expr):
+class LogSumExp(Unary):
     """``logsumexp(z) = log 1ᵀexp(z)`` of a column vector."""
-
-    arg: Expr
-    shape: tuple = field(default=SCALAR, compare=False)
-    child_fields = ("arg",)
 
     def infer_shape(self):
         _require_vector("logsumexp", self.arg.shape)
