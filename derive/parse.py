@@ -32,60 +32,6 @@ from .limits import current as current_limits
 from .limits import raise_it, tick
 from .shapes import Sizes
 
-GRAMMAR = r"""
-// statements are separated by newlines or ';'
-start: _SEP* (_stmt _SEP+)* _stmt?
-_stmt: decl | defn | wrt
-
-decl: NAME COLON size NAME*             // W : 5x4   Sigma : n x n spd
-size: "scalar"        -> scalar_size
-    | dim             -> vector_size
-    | dim "x" dim     -> matrix_size
-    | DIMS            -> dims_size
-?dim: NUMBER | NAME
-defn: NAME "=" sum                      // v = W x
-wrt: "wrt" (NAME (","? NAME)* | MULOP)  // wrt W1, W2   or   wrt * (every input that matters)
-
-// loosest first: + −, then :, then products, unary minus, ∘ and friends, postfix
-?sum: frob ((PLUS | MINUS) frob)*
-?frob: product (COLON product)*
-?product: unary (hada | MULOP unary)*   // a juxtaposed factor cannot start with −
-?unary: hada | MINUS unary -> neg
-?hada: postfix (HOP postfix)*
-?postfix: atom POSTFIX*
-?atom: NAME                             -> name
-     | (NUMBER | HALF)                  -> number
-     | LPAR sum RPAR                    -> paren
-     | FUNC LPAR sum ("," sum)* RPAR    -> call
-     | BAR_OPEN sum BAR_CLOSE           -> norm   // ||A||_F, ||v||: a bar after an operand closes
-
-NAME: /[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9]/
-// NAME( is a call; W (x + y) is a product
-FUNC.2: /(?:[A-Za-z][A-Za-z0-9_]*|[\u0391-\u03a9\u03b1-\u03c9])(?=\()/
-      | RESERVED /[ \t]+(?=\()/           // tr (A): a function name may stand apart
-RESERVED: "tr" | "det" | "logdet" | "log" | "exp" | "sigma" | "σ" | "sigmoid" | "tanh"
-        | "Diag" | "diag" | "inv" | "vec" | "kron" | "softmax" | "softmax_rows" | "softplus"
-        | "logsumexp" | "sqrt" | "norm"
-DIMS.2: /([0-9]+|[A-Za-z])x([0-9]+|[A-Za-z])(?![A-Za-z0-9_])/
-NUMBER: /[0-9]+(\.[0-9]+)?/
-HALF: "½"
-LPAR: "("
-BAR_OPEN: /\|\||‖/
-BAR_CLOSE.2: /(\|\||‖)(_F|_\{F\})?/
-RPAR: ")"
-PLUS: "+"
-MINUS: /[-\u2212]/
-MULOP: /[*\/]/
-HOP: /∘|⊙|\.\*|\.\/|⊘|⊗/
-COLON: ":"
-POSTFIX: /'|ᵀ|²|³|⁻¹|⁻ᵀ|\.?\^[ \t]*(\{[^{}\n;]*\}|-?[ \t]*(T|[0-9]+)|)/
-_SEP: /\n|;/
-COMMENT: /#[^\n]*/
-%ignore /[ \t\f\r\u00a0]+/
-%ignore COMMENT
-"""
-
-
 ELEMENTWISE = set(ALIASES)
 FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv", "norm", "softmax", "softmax_rows",
              "logsumexp", "vec", "kron"} | ELEMENTWISE
@@ -130,7 +76,8 @@ def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = No
 
 @functools.cache
 def _parser() -> Lark:
-    return Lark(GRAMMAR, parser="lalr", lexer="contextual", cache=_cache_file())   # fast start
+    return Lark.open("grammar.lark", rel_to=__file__, parser="lalr", lexer="contextual",
+                     propagate_positions=True, cache=_cache_file())   # cached tables: fast start
 
 
 def _cache_file():
