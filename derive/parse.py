@@ -21,6 +21,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from .chain import Chain, Definition, Input
+from .bars import AmbiguousBars, NormBars, StrayBar
 from .cache import private_cache_dir
 from .errors import DeriveError, Source
 from .expr import (Add, Det, Diag, DiagPart, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
@@ -77,7 +78,11 @@ def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = No
 @functools.cache
 def _parser() -> Lark:
     return Lark.open("grammar.lark", rel_to=__file__, parser="lalr", lexer="contextual",
-                     propagate_positions=True, cache=_cache_file())   # cached tables: fast start
+                     propagate_positions=True, postlex=_BARS,
+                     cache=_cache_file())   # cached tables: fast start
+
+
+_BARS = NormBars()     # the post-lexer reads the text around each bar (one parse at a time)
 
 
 def _cache_file():
@@ -91,7 +96,9 @@ def _cache_file():
 
 def _syntax_tree(text: str, source: Source) -> Tree:
     """The lark tree of ``text``; lark's exceptions become DeriveErrors in plain words."""
-    interactive = _parser().parse_interactive(text)
+    parser = _parser()
+    _BARS.text = text
+    interactive = parser.parse_interactive(text)
     seen = [None, None]            # the last two tokens handed to the parser
     try:
         for count, token in enumerate(interactive.iter_parse()):
@@ -103,6 +110,14 @@ def _syntax_tree(text: str, source: Source) -> Tree:
         token = getattr(error, "token", None)
         previous = seen[0] if token is not None and token is seen[1] else seen[1]
         raise _syntax_error(error, previous, source) from None
+    except AmbiguousBars as error:
+        first, second = error.readings
+        raise DeriveError(f"these norm bars read two ways: {first}, or {second}; write * "
+                          "between factors or use norm(…)", source, error.token.line,
+                          error.token.column) from None
+    except StrayBar as error:
+        raise DeriveError(f"{str(error.token)!r} closes a norm, but no norm is open here",
+                          source, error.token.line, error.token.column) from None
     except LarkError as error:     # anything else lark may raise: still a located error
         raise DeriveError(f"syntax error: {error}", source, 1, 1) from None
 
@@ -422,7 +437,7 @@ class _Reader:
             return self.sizes.scalar()
         if tree.data == "dims_size":
             token = tree.children[0]
-            rows, cols = re.fullmatch(r"([0-9]+|[A-Za-z])x(.+)", token).groups()
+            rows, cols = re.fullmatch(r"([0-9]+|[A-Za-z])[x×](.+)", token).groups()
             return (self.dim(rows, token, 0), self.dim(cols, token, len(rows) + 1))
         dims = [self.dim(str(t), t) for t in tree.children]
         return (dims[0], dims[1] if len(dims) == 2 else self.sizes.constant(1))
@@ -547,14 +562,26 @@ class _Reader:
         return replace(inner, text=self.text[_start(node):_end(node)])
 
     def read_norm(self, node: Tree) -> _Draft:
-        """``||A||_F`` (also of a vector) and ``||v||``; a matrix without ``_F`` is refused:
-        its ``||M||`` is often the spectral norm."""
+        """``||A||_F`` (also of a vector), ``||v||`` and ``||v||_2``; a matrix without ``_F``
+        is refused: its ``||M||`` and ``||M||_2`` are often the spectral norm."""
         inner = self.expr(node.children[1])
-        close = node.children[2]
+        close = str(node.children[2])
         if "F" not in close and not self.sizes.unify(inner.shape[1], self.sizes.constant(1)):
+            spectral = "2" in close or "₂" in close
             raise self.fail(f"{_quote(inner.text)} is {self.sizes.show_shape(inner.shape)}: "
-                            "write ||…||_F for its Frobenius norm", node.children[0])
+                            + ("||…||_2 of a matrix is its spectral norm, which derive does "
+                               "not differentiate; " if spectral else "")
+                            + "write ||…||_F for its Frobenius norm", node.children[0])
         return self.draft(Norm, (inner,), self.sizes.scalar(), node, node.children[0])
+
+    def read_inner(self, node: Tree) -> _Draft:
+        """``⟨a, b⟩``: the Frobenius (inner) product ``a:b``."""
+        left, right = self.expr(node.children[1]), self.expr(node.children[2])
+        if not self.sizes.unify_shapes(left.shape, right.shape):
+            raise self.fail(f"{_quote(self.text[_start(node):_end(node)])}: {_quote(left.text)} "
+                            f"is {self.sizes.show_shape(left.shape)} but {_quote(right.text)} is "
+                            f"{self.sizes.show_shape(right.shape)}", node.children[0])
+        return self.draft(Frobenius, (left, right), self.sizes.scalar(), node)
 
     def read_neg(self, node: Tree) -> _Draft:
         operand = self.expr(node.children[1])
@@ -650,6 +677,8 @@ class _Reader:
     def read_postfix(self, node: Tree) -> _Draft:
         draft = self.expr(node.children[0])
         for token in node.children[1:]:
+            if token.type == "TRANSPOSE":              # x⊤, x.T
+                token = Token.new_borrow_pos("POSTFIX", "ᵀ", token)
             draft = self.postfix(draft, token, self.text[_start(node):_end(token)])
         return draft
 
