@@ -15,8 +15,12 @@ from .sweep import build
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
            seed: int = 0, expand: bool = False, limits: Limits | None = None,
-           symmetric_gradient: bool = False) -> Derivation:
+           symmetric_gradient: bool = False, strict: bool = False) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
+
+    Warnings (``derivation.warnings`` of kind ``"warning"``: an undeclared name beside
+    declared ones, an unused input, a wrt with no path) are data; ``strict`` makes the
+    first of them a DeriveError instead.
 
     A failed numeric check is not an exception: it is recorded in ``derivation.check``
     (``.ok`` is False, ``.failures`` names the lines), so callers can still show it.
@@ -25,6 +29,8 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
     with applied(limits), _resources():
         chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
         derivation = build(chain, expand=expand, symmetric=symmetric_gradient)
+        if strict:
+            _refuse_warnings(derivation)
         if check:
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
     return derivation
@@ -32,11 +38,26 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
 
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
                 seed: int = 0, expand: bool = False, limits: Limits | None = None,
-                symmetric_gradient: bool = False) -> Derivation:
+                symmetric_gradient: bool = False, strict: bool = False) -> Derivation:
     """``derive`` on the UTF-8 text of ``path``; errors cite the path as given."""
     with applied(limits):
         return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
-                      check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient)
+                      check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
+                      strict=strict)
+
+
+def warnings_of(derivation: Derivation) -> list:
+    """The warnings proper (not the notes on conventions that the outputs state)."""
+    return [w for w in derivation.warnings if getattr(w, "kind", "warning") == "warning"]
+
+
+def _refuse_warnings(derivation: Derivation) -> None:
+    found = warnings_of(derivation)
+    if found:
+        first, more = found[0], len(found) - 1
+        extra = f" (and {more} more warning{'s' * (more > 1)})" if more else ""
+        raise DeriveError(f"{first}{extra}; --strict makes warnings errors",
+                          derivation.chain.source, first.line or None, first.column or None)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ class Chain:
     title: str | None = None
     source: Source | None = None
     wrt_line: int = 0     # line of the ``wrt`` statement (0: from --wrt)
+    warnings: tuple = ()  # of errors.Notice: what the reader was unsure of, said
 
     @property
     def objective(self) -> Definition:

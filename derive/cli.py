@@ -117,6 +117,18 @@ def _report_failure(derivation) -> None:
         click.echo(sentence, err=True)
 
 
+def _warn(derivation) -> None:
+    """Every warning on stderr as ``file:line:col: warning: …``, whatever the output."""
+    from .api import warnings_of
+    name = derivation.chain.source.name if derivation.chain.source else "derive"
+    for warning in warnings_of(derivation):
+        click.echo(warning.format(name) if hasattr(warning, "format") else
+                   f"derive: warning: {warning}", err=True)
+
+
+strict_option = click.option("--strict", is_flag=True,
+                             help="Treat warnings (an undeclared or unused name, …) as errors.")
+
 input_options = [
     click.argument("file", required=False),
     click.option("-e", "--expr", "expr", metavar="TEXT",
@@ -141,7 +153,7 @@ def _limited(max_seconds):
 def with_input(command):
     for option in reversed(input_options):
         command = option(command)
-    return max_seconds_option(command)
+    return strict_option(max_seconds_option(command))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -171,7 +183,7 @@ def main():
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
               help="Render with this Jinja2 template (sandboxed) instead of a built-in one.")
-def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_check,
+def render(file, expr, wrt, seed, max_seconds, strict, to, flavor, output, expand, no_check,
            symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
     """Render the derivation of FILE (or - for stdin, or -e TEXT)."""
     from . import api
@@ -183,7 +195,9 @@ def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_ch
         _check_document_options(fmt, output, standalone, keep_tex, katex_url)
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, check=not no_check,
-                                seed=seed, expand=expand, symmetric_gradient=symmetric_gradient)
+                                seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
+                                strict=strict)
+        _warn(derivation)
         if derivation.check is not None and not derivation.check.ok:
             _report_failure(derivation)
             sys.exit(EXIT_CHECK_FAILED)
@@ -201,14 +215,15 @@ def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_ch
 @click.option("--symmetric-gradient", is_flag=True,
               help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
                    "unstructured gradient G.")
-def check(file, expr, wrt, seed, max_seconds, symmetric_gradient):
+def check(file, expr, wrt, seed, max_seconds, strict, symmetric_gradient):
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not."""
     from . import api
     from . import render as renderer
     with _edge(), _limited(max_seconds):
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed,
-                                symmetric_gradient=symmetric_gradient)
+                                symmetric_gradient=symmetric_gradient, strict=strict)
+        _warn(derivation)
         click.echo(renderer.to_verdict(derivation), nl=False)
         if not derivation.check.ok:
             for sentence in renderer.failure_sentences(derivation):
@@ -225,18 +240,19 @@ def _notes_format(to, output) -> str:
     return fmt
 
 
-def _derive_all(files, seed) -> list:
+def _derive_all(files, seed, strict=False) -> list:
     """Every chain derived and checked before anything is written; failures name their file."""
     from . import api
     derivations, failed, code = [], [], EXIT_CHECK_FAILED
     for path in files:
         try:
-            derivation = api.derive_file(path, seed=seed)
+            derivation = api.derive_file(path, seed=seed, strict=strict)
         except DeriveError as err:
             click.echo(err.format(), err=True)
             failed.append(path)
             code = min(code, err.exit_code)
             continue
+        _warn(derivation)
         if not derivation.check.ok:
             _report_failure(derivation)
             failed.append(path)
@@ -259,12 +275,13 @@ def _derive_all(files, seed) -> list:
 @click.option("--katex-url", metavar="URL",
               help="With HTML output: load KaTeX from this dist/ folder or URL, not the CDN.")
 @max_seconds_option
-def notes(files, output, to, title, seed, explain, keep_tex, katex_url, max_seconds):
+@strict_option
+def notes(files, output, to, title, seed, explain, keep_tex, katex_url, max_seconds, strict):
     """Lecture notes: one document, a section per chain FILE, each derived and checked."""
     with _edge(), _limited(max_seconds):
         fmt = _notes_format(to, output)
         _check_document_options(fmt, output, False, keep_tex, katex_url)
-        derivations = _derive_all(files, seed)
+        derivations = _derive_all(files, seed, strict)
         from .api import display_name
         headings = [d.chain.title or Path(display_name(f)).name
                     for d, f in zip(derivations, files)]

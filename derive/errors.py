@@ -56,6 +56,33 @@ class DeriveError(Exception):
         return self.format()
 
 
+class Notice(str):
+    """A warning (derive may have read something other than what was meant) or a note
+    (a convention the output states); a ``str`` of its sentence, so templates and JSON
+    show it as text, carrying the line and column it is about (0: the whole chain)."""
+
+    kind: str
+    line: int
+    column: int
+
+    def __new__(cls, message: str, line: int = 0, column: int = 0, kind: str = "warning"):
+        notice = super().__new__(cls, message)
+        notice.kind, notice.line, notice.column = kind, line, column
+        return notice
+
+    def __getnewargs__(self):
+        return str(self), self.line, self.column, self.kind
+
+    def format(self, source_name: str) -> str:
+        """``file:line:col: warning: …`` (``derive: warning: …`` without a place)."""
+        where = f"{source_name}:{self.line}:{self.column or 1}" if self.line else "derive"
+        return f"{where}: {self.kind}: {_UNPRINTABLE.sub(chr(0xfffd), str(self))}"
+
+
+def note(message: str, line: int = 0, column: int = 0) -> Notice:
+    return Notice(message, line, column, kind="note")
+
+
 def _excerpt(text: str, column: int) -> tuple:
     """The line as shown (a window around ``column`` if it is long, control characters
     and lone surrogates as U+FFFD, which cannot steer a terminal or fail to encode) and a

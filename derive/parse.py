@@ -23,7 +23,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 from .chain import Chain, Definition, Input
 from .bars import AmbiguousBars, NormBars, StrayBar
 from .cache import private_cache_dir
-from .errors import DeriveError, Source
+from .errors import DeriveError, Notice, Source
 from .expr import (Add, Det, Diag, DiagPart, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
                    Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
                    ShapeError, Softmax, SoftmaxRows, Symbol, Vec,
@@ -380,6 +380,7 @@ class _Reader:
         self.current = 0                        # index of the definition being read
         self.symbols: dict[str, Symbol] = {}
         self.inferred: list = []                # (size variable, node, what) of each I and 1
+        self.used: set = set()                  # inputs used on some line
 
     def fail(self, message: str, where) -> DeriveError:
         line, column = _position(where)
@@ -398,18 +399,75 @@ class _Reader:
         for statement in statements:
             {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt}[statement.data](statement)
         self.check_size_names()
-        for index, (name, rhs) in enumerate(self.definitions):
-            tick(self.source, name.line)
-            _check_depth(rhs, self.fail)
-            self.current = index
-            self.drafts.append(self.expr(rhs))
+        try:
+            for index, (name, rhs) in enumerate(self.definitions):
+                tick(self.source, name.line)
+                _check_depth(rhs, self.fail)
+                self.current = index
+                self.drafts.append(self.expr(rhs))
+        except DeriveError:
+            self.refuse_glued_products()     # the likelier cause of a shape error, if any
+            raise
         if not self.definitions:
             last_line = _position(statements[-1])[0]
             raise self.fail("no definitions: a chain needs an objective, its last definition "
                             "(such as E = x'x)", (last_line, 1))
+        self.refuse_glued_products()
         wrt_symbols = self.wrt_names(wrt)
+        # a coefficient whose kind the text leaves open (lam in lam ||W||^2) takes the size
+        # that makes the objective a scalar; its warning below says what it became
+        self.sizes.unify_shapes(self.drafts[-1].shape, self.sizes.scalar())
         self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
         return self.finish(wrt_symbols, wrt is not None and bool(wrt))
+
+    # ------------------------------------------------ no silent misreading
+
+    def refuse_glued_products(self) -> None:
+        """``Wx`` where W and x are names in scope: surely the product, so an error."""
+        known = set(self.inputs) | set(self.defined)
+        for name, info in self.inputs.items():
+            parts = None if info.declared else _split_name(name, known - {name})
+            if parts:
+                product = " ".join(parts)
+                raise self.fail(f"{name} is not declared but reads as the product of "
+                                f"{', '.join(parts)}: write {product} (with spaces) for the "
+                                f"product, or declare {name}", (info.line, info.column))
+
+    def notices(self, wrt_names) -> list:
+        """Warnings on names: undeclared beside declared ones, declared but never used (a
+        wrt input never used gets the sweep's warning that its gradient is 0 instead)."""
+        unused = [n for n, info in self.inputs.items()
+                  if info.declared and n not in self.used and n not in wrt_names]
+        found = []
+        if any(info.declared for info in self.inputs.values()):
+            for name, info in self.inputs.items():
+                if not info.declared:
+                    found.append(Notice(self.undeclared(name, info, unused), info.line, info.column))
+        for name in unused:
+            info = self.inputs[name]
+            found.append(Notice(f"{name} is declared but never used", info.line, info.column))
+        return found
+
+    def undeclared(self, name: str, info: _InputInfo, unused: list) -> str:
+        sentence = f"{name} is not declared: read as {self.kind_of(info.shape)}"
+        alike = [n for n in unused if self.alike(self.inputs[n].shape, info.shape)]
+        if alike:
+            sentence += f" (did you mean {' or '.join(alike)}, declared but never used?)"
+        prefix = next((known for known in sorted(self.inputs, key=len, reverse=True)
+                       if known != name and name.startswith(known)), None)
+        if prefix and not alike:
+            sentence += f" (for the product of {prefix} and {name[len(prefix):]}, put a space)"
+        return sentence
+
+    def kind_of(self, shape: tuple) -> str:
+        if self.sizes.is_scalar(shape):
+            return "a scalar"
+        if self.sizes.is_one(shape[1]):
+            return f"a vector of length {self.sizes.show(shape[0])}"
+        return f"a matrix of size {self.sizes.show_shape(shape)}"
+
+    def alike(self, a: tuple, b: tuple) -> bool:
+        return all(self.sizes.can_unify(i, j) for i, j in zip(a, b))
 
     # ------------------------------------------------ first pass: names, sizes, wrt
 
@@ -533,6 +591,7 @@ class _Reader:
         if name not in self.inputs:
             shape = self.convention_shape(_convention(name))
             self.inputs[name] = _InputInfo(shape, frozenset(), False, token.line, token.column)
+        self.used.add(name)
         return self.inputs[name].shape
 
     def convention_shape(self, kind: str) -> tuple:
@@ -857,7 +916,8 @@ class _Reader:
                             (objective.line, objective.column))
         return Chain(inputs=tuple(inputs), definitions=tuple(definitions),
                      wrt=tuple(self.symbols[n] for n in wrt_names), title=_title(self.text),
-                     source=self.source, wrt_line=0 if overridden else self.wrt_line)
+                     source=self.source, wrt_line=0 if overridden else self.wrt_line,
+                     warnings=tuple(self.notices(wrt_names)))
 
     def check_inferred(self, inputs) -> None:
         """Every size of an ``I`` or ``1`` is some input's: the check and the NumPy module
@@ -902,6 +962,19 @@ def _every_input_used(definitions, wrt_names, input_names) -> tuple:
     star = [name for name in input_names if name in needed]
     named = [name for name in wrt_names if name != "*"]
     return tuple(dict.fromkeys(named + star))
+
+
+def _split_name(name: str, known: set) -> list | None:
+    """``Wx`` → ``[W, x]`` when the name is two or more names of ``known`` glued together."""
+    if len(name) < 2 or _convention(name) == "scalar" and name[0].isascii():
+        return None                         # alpha, beta_1: Greek letters spelled out
+    ways: dict = {0: []}
+    for end in range(1, len(name) + 1):
+        for start in sorted(ways):
+            if start < end and name[start:end] in known and end not in ways:
+                ways[end] = ways[start] + [name[start:end]]
+    parts = ways.get(len(name))
+    return parts if parts and len(parts) > 1 else None
 
 
 def _postfix_kind(token: str):

@@ -19,6 +19,7 @@ import sympy
 from .chain import Chain, Definition
 from .derivation import AdjointStep, DefinitionLine, Derivation, Gradient, SubstitutionLine
 from .diagonal import rewrite_with_aliases
+from .errors import Notice, note
 from .expr import (SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol,
                    Transpose, Zero, walk)
 from .frobenius import move_left
@@ -45,15 +46,16 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
         steps, adjoints = named_sweep(chain, linear)
     else:
         substitutions, adjoints = reverse_sweep(chain, linear)
-    gradients, warnings = [], []
+    gradients, warnings = [], list(chain.warnings)
     for w in chain.wrt:
         g = adjoints.get(w.name, Zero(w.shape))
         bound(g, f"the gradient of {w.name}", chain.source, chain.wrt_line or None)
         if isinstance(g, Zero):
-            warnings.append(f"{w.name} has no path to the objective {chain.objective.symbol.name}: "
-                            f"its gradient is 0")
+            warnings.append(Notice(f"{w.name} has no path to the objective "
+                                   f"{chain.objective.symbol.name}: its gradient is 0",
+                                   chain.wrt_line))
         if _structured(w):
-            warnings.append(_convention(w, symmetric))
+            warnings.append(note(_convention(w, symmetric)))
             g = simplify(Mul((Number(sympy.Rational(1, 2)), Add((g, Transpose(g)))))) if symmetric else g
         gradients.append(Gradient(w, factor(g), expand_sums(g)))
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),

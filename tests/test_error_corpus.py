@@ -62,7 +62,8 @@ def test_the_corpus_is_large_and_varied():
 def test_bad_chain_file(tmp_path, line, column, fragment, text):
     path = tmp_path / "bad.chain"
     path.write_text(text, encoding="utf-8")
-    assert_located(run("render", path), str(path), text, line, column, fragment)
+    strict = ["--strict"] if text.startswith("# strict:") else []
+    assert_located(run("render", *strict, path), str(path), text, line, column, fragment)
 
 
 @pytest.mark.parametrize("text, column, fragment", [
