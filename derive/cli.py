@@ -77,6 +77,9 @@ def _check_document_options(fmt, output, standalone, keep_tex, katex_url) -> Non
         raise DeriveError("--keep-tex applies to PDF output (-o FILE.pdf)")
     if katex_url and fmt != "html":
         raise DeriveError("--katex-url applies to HTML output (-o FILE.html)")
+    if katex_url:
+        from .document import katex_assets
+        katex_assets(katex_url, _page_dir(output))      # refuses a folder without KaTeX
     if fmt == "pdf":
         from .output import is_stream
         if output in (None, "-") or is_stream(output):
@@ -86,12 +89,18 @@ def _check_document_options(fmt, output, standalone, keep_tex, katex_url) -> Non
         engine()
 
 
+def _page_dir(output) -> Path:
+    """The folder a page lands in: a local KaTeX copy is linked relative to it."""
+    return Path(output).parent if output not in (None, "-") else Path.cwd()
+
+
 def _document(derivations, fmt, *, notes=False, katex_url=None, explain=False, **options) -> str:
     """A whole document: an HTML page, else the LaTeX article or notes (which a PDF compiles)."""
     from . import document
+    output = options.pop("output", None)
     if fmt == "html":
         return document.html(derivations, notes=notes, katex_url=katex_url, explain=explain,
-                             **options)
+                             page_dir=_page_dir(output), **options)
     if notes:
         return document.notes(derivations, explain=explain, **options)
     return document.standalone(derivations[0], explain=explain)
@@ -204,7 +213,8 @@ def render(file, expr, wrt, seed, max_seconds, strict, to, flavor, output, expan
         if template is not None:
             rendered = renderer.to_template(derivation, template, explain)
         elif fmt in DOCUMENTS or standalone:
-            rendered = _document([derivation], fmt, katex_url=katex_url, explain=explain)
+            rendered = _document([derivation], fmt, katex_url=katex_url, explain=explain,
+                                 output=output)
         else:
             rendered = renderer.render(derivation, fmt, flavor, explain)
         _emit(rendered, output, fmt, keep_tex)
@@ -286,5 +296,5 @@ def notes(files, output, to, title, seed, explain, keep_tex, katex_url, max_seco
         headings = [d.chain.title or Path(display_name(f)).name
                     for d, f in zip(derivations, files)]
         rendered = _document(derivations, fmt, notes=True, headings=headings, title=title,
-                             katex_url=katex_url, explain=explain)
+                             katex_url=katex_url, explain=explain, output=output)
         _emit(rendered, output, fmt, keep_tex)

@@ -34,12 +34,12 @@ def browser(tmp_path):
     if not (KATEX_DIST / "katex.min.js").is_file():
         missing("tests/js/node_modules/katex is missing (run: npm ci --prefix tests/js)")
 
-    def dom(page: Path) -> str:
+    def dom(page: Path, *flags) -> str:
         done = subprocess.run(
             [chromium, "--headless", "--no-sandbox", "--disable-gpu",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--no-first-run", "--disable-extensions", f"--user-data-dir={tmp_path / 'profile'}",
-             "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
+             *flags, "--virtual-time-budget=5000", "--dump-dom", page.resolve().as_uri()],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout
@@ -99,17 +99,65 @@ def test_a_hostile_title_stays_text(browser, tmp_path):
     assert rendered(dom) == (formulas(html), 0)
 
 
-def test_default_page_loads_pinned_katex_with_integrity():
-    html = document.html([derive.derive_file(BACKPROP)])
+OFFLINE = ("--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9")
+
+
+def visible_tex(dom: str) -> list:
+    """TeX left in the page's visible text: KaTeX keeps each source in a MathML
+    ``<annotation>``, and the inline stylesheet and script hold macros too, so those go."""
+    text = re.sub(r"<(annotation|script|style)\b.*?</\1>", "", dom, flags=re.S)
+    return re.findall(r"\\(?:frob|hadamard|Diag|begin|frac|mathrm)\b", text)
+
+
+def test_the_default_page_renders_offline_from_file(browser, tmp_path):
+    """No --katex-url: KaTeX and its fonts are inside the page; the network is off."""
+    page = tmp_path / "usb" / "backprop.html"
+    page.parent.mkdir()
+    result = run("render", BACKPROP, "-o", page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text(encoding="utf-8")
+    markup = re.sub(r"<(script|style)\b.*?</\1>", "", html, flags=re.S)
+    assert not re.findall(r'(?:src|href)="(?!#|data:)[^"]*"', markup)
+    log = tmp_path / "net.json"
+    dom = browser(page, *OFFLINE, f"--log-net-log={log}")
+    assert rendered(dom) == (formulas(html), 0) and formulas(html) > 10
+    assert visible_tex(dom) == []
+    requested = set(re.findall(r'"url":"([^"]*)"', log.read_text(encoding="utf-8")))
+    assert not [url for url in requested if "katex" in url or "jsdelivr" in url
+                or url.startswith("file:") and "backprop.html" not in url]
+
+
+def test_the_inline_katex_is_the_pinned_release():
+    """The copy in the wheel is byte for byte the release the CDN hashes name."""
+    import base64
+    import hashlib
+    for name, integrity in document.KATEX_INTEGRITY.items():
+        digest = hashlib.sha384((document.KATEX_FILES / name).read_bytes()).digest()
+        assert "sha384-" + base64.b64encode(digest).decode() == integrity
+    assert (document.KATEX_FILES / "LICENSE").read_text().startswith("The MIT License")
+
+
+def test_katex_url_cdn_loads_pinned_katex_with_integrity():
+    html = document.html([derive.derive_file(BACKPROP)], katex_url="cdn")
     cdn = "https://cdn.jsdelivr.net/npm/katex@0.19.1/dist/"
     assert f'href="{cdn}katex.min.css" integrity="sha384-' in html
     assert f'src="{cdn}katex.min.js" integrity="sha384-' in html
     assert r"\eqalign" not in html and r"\begin{aligned}" in html
 
 
-def test_katex_url_accepts_a_folder_or_a_url(tmp_path):
-    local = document.katex_assets(str(tmp_path))
-    assert local["js"]["href"] == f"{tmp_path.resolve().as_uri()}/katex.min.js"
+def test_katex_url_accepts_a_folder_relative_to_the_page_or_a_url(tmp_path):
+    dist = tmp_path / "vendor" / "katex"
+    dist.mkdir(parents=True)
+    for name in document.KATEX_INTEGRITY:
+        (dist / name).write_text("", encoding="utf-8")
+    local = document.katex_assets(str(dist), page_dir=tmp_path / "site")
+    assert local["js"]["href"] == "../vendor/katex/katex.min.js"
     assert local["js"]["integrity"] is None
     remote = document.katex_assets("https://example.org/katex/dist/")
     assert remote["css"]["href"] == "https://example.org/katex/dist/katex.min.css"
+
+
+def test_katex_url_refuses_a_folder_without_katex(tmp_path):
+    result = run("render", BACKPROP, "-o", tmp_path / "p.html", "--katex-url", tmp_path / "nowhere")
+    assert result.exit_code == 2 and "no katex.min.css or katex.min.js there" in result.stderr
+    assert not (tmp_path / "p.html").exists()
