@@ -26,6 +26,15 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
     (``.ok`` is False, ``.failures`` names the lines), so callers can still show it.
     ``limits`` bounds sizes and time (default: ``Limits`` with ``DERIVE_MAX_…`` variables).
     """
+    try:
+        return _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
+                       strict)
+    except DeriveError as error:     # the caller's line and the message, not derive's frames
+        raise error.with_traceback(None) from None
+
+
+def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
+            strict) -> Derivation:
     with applied(limits), _resources():
         chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
         derivation = build(chain, expand=expand, symmetric=symmetric_gradient)

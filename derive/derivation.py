@@ -46,11 +46,44 @@ class AdjointStep:
 
 @dataclass(frozen=True)
 class Gradient:
-    """``∂E/∂W = G`` read off ``dE = G : dW``."""
+    """``∂E/∂W = G`` read off ``dE = G : dW``; in a notebook it shows itself, and
+    ``.numpy(**inputs)`` evaluates ``G`` (derive's own evaluator, no generated code)."""
 
     wrt: Symbol
     expr: Expr
     expanded: Expr | None = None   # the ``--expand`` form
+    chain: Chain | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        objective = self.chain.objective.symbol.name if self.chain else "E"
+        return f"∂{objective}/∂{self.wrt.name}"
+
+    @property
+    def latex(self) -> str:
+        from .printer import differential_prefix, latex
+        prefix = differential_prefix(self.chain) if self.chain else "d"
+        objective = latex(self.chain.objective.symbol) if self.chain else "E"
+        return rf"\frac{{\partial {objective}}}{{\partial {latex(self.wrt)}}} = " \
+               + latex(self.expr, prefix)
+
+    @property
+    def text(self) -> str:
+        from .printer import text
+        return f"{self.label} = {text(self.expr)}"
+
+    def numpy(self, **inputs):
+        """The gradient at ``inputs`` (arrays by input name) as a NumPy array."""
+        from .evaluate import evaluate, forward
+        if self.chain is None:
+            raise ValueError("this gradient was built without its chain")
+        return evaluate(self.expr, forward(self.chain, inputs))
+
+    def __repr__(self) -> str:
+        return f"<Gradient {self.text}>"
+
+    def _repr_latex_(self) -> str:
+        return f"$${self.latex}$$"
 
 
 @dataclass(frozen=True)
@@ -122,6 +155,25 @@ class Derivation:
         """A module importing only numpy with ``objective(**inputs)`` and ``gradient(**inputs)``."""
         from .render import to_numpy
         return to_numpy(self)
+
+    def __repr__(self) -> str:
+        """One line: the gradients and the verdict (the lines are in ``to_markdown()``)."""
+        gradients = "; ".join(g.text for g in self.gradients)
+        if self.check is None:
+            verdict = "not checked"
+        elif self.check.ok:
+            verdict = f"verified, worst relative error {self.check.worst:.1e}"
+        else:
+            verdict = f"CHECK FAILED on {len(self.check.failures)} line(s)"
+        return f"<Derivation {gradients} ({len(self.definitions)} definitions, {verdict})>"
+
+    def gradient(self, wrt: str) -> Gradient:
+        """The gradient with respect to the input named ``wrt``."""
+        for g in self.gradients:
+            if g.wrt.name == wrt:
+                return g
+        raise KeyError(f"no gradient with respect to {wrt}: "
+                       + ", ".join(g.wrt.name for g in self.gradients))
 
     def _repr_markdown_(self) -> str:
         """Notebooks (Jupyter's MathJax, VS Code's KaTeX) get the KaTeX-safe flavor."""

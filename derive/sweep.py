@@ -57,7 +57,7 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
         if _structured(w):
             warnings.append(note(_convention(w, symmetric)))
             g = simplify(Mul((Number(sympy.Rational(1, 2)), Add((g, Transpose(g)))))) if symmetric else g
-        gradients.append(Gradient(w, factor(g), expand_sums(g)))
+        gradients.append(Gradient(w, factor(g), expand_sums(g), chain=chain))
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
                       steps=tuple(steps), warnings=tuple(warnings),
                       options={"expand": expand, "symmetric_gradient": symmetric})
