@@ -106,4 +106,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from results import recorded
+    with recorded("quality", "python benchmarks/quality.py"):
+        code = main()
+    sys.exit(code)

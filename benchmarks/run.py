@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from results import recorded  # noqa: E402  (a sibling script, not a package)
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
@@ -710,6 +712,9 @@ def main(argv=None) -> None:
     parser.add_argument("--only", default="1,2,3,4,5", help="benchmarks to run, e.g. 1,4")
     parser.add_argument("--sympy-limit", type=float, default=None,
                         help="seconds per SymPy case (default 20, quick 5)")
+    parser.add_argument("--no-write", action="store_true",
+                        help="print only; by default the output also replaces its section "
+                             "of benchmarks/RESULTS.md")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -721,6 +726,15 @@ def main(argv=None) -> None:
         return
     only = {int(x) for x in args.only.split(",")}
     limit = args.sympy_limit or (5.0 if args.quick else 20.0)
+    if args.no_write:
+        run_all(args, only, limit)
+        return
+    with recorded("run" + ("-quick" if args.quick else ""), "python benchmarks/run.py"
+                  + (" --quick" if args.quick else "")):
+        run_all(args, only, limit)
+
+
+def run_all(args, only: set, limit: float) -> None:
     machine()
     print(f"command  python benchmarks/run.py{' --quick' if args.quick else ''}")
     if 1 in only:
