@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache, partial
+from html import escape as html_escape
 
 import jinja2
+from markupsafe import Markup
 
 from . import printer
 from .derivation import Derivation
@@ -29,7 +31,24 @@ def _environment() -> jinja2.Environment:
     env.filters["sci"] = lambda x: f"{x:.1e}"
     env.filters["tol"] = lambda x: f"{x:g}"
     env.filters["md_escape"] = md_escape
+    env.filters["mark"] = mark
     return env
+
+
+_ESCAPES = {"md": lambda text: md_escape(text), "tex": lambda text: tex_escape(text),
+            "html": lambda text: html_escape(text)}
+
+
+@jinja2.pass_context
+def mark(context, text: str, kind: str):
+    """``text`` in the markup of the calling template (its ``markup``: ``strong``,
+    ``option``, ``quote``, ``math`` format strings and the ``escape`` for free text);
+    math is LaTeX already and is not escaped."""
+    markup = context["markup"]
+    escape = markup["escape"]
+    raw = kind == "math" and escape != "html"     # a page's math is text KaTeX reads back
+    shown = markup[kind].format(text if raw else _ESCAPES[escape](text))
+    return Markup(shown) if escape == "html" else shown
 
 
 def render(derivation: Derivation, to: str = "markdown", flavor: str = "mse",
@@ -49,8 +68,8 @@ def render(derivation: Derivation, to: str = "markdown", flavor: str = "mse",
 def to_markdown(derivation: Derivation, flavor: str = "mse", explain: bool = False) -> str:
     if flavor not in FLAVORS:
         raise ValueError(f"unknown Markdown flavor {flavor!r}")
-    template = _environment().get_template(f"markdown_{flavor}.md.j2")
-    return template.render(page(derivation, explain=explain))
+    template = _environment().get_template("markdown.md.j2")
+    return template.render(page(derivation, explain=explain), flavor=flavor)
 
 
 def to_latex(derivation: Derivation, explain: bool = False) -> str:

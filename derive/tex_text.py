@@ -14,7 +14,7 @@ from .printer import LATEX_GREEK_CAPITALS, UNICODE_GREEK
 SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
             "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
-            "|": r"\textbar{}"}
+            "|": r"\textbar{}", "-": "-{}"}      # -{}: no -- or --- ligature
 
 MATH = {"∘": r"\circ", "⊙": r"\odot", "⊗": r"\otimes", "⊘": r"\oslash", "⊕": r"\oplus",
         "∂": r"\partial", "∇": r"\nabla", "−": "-", "→": r"\to", "⟹": r"\implies",

@@ -34,7 +34,7 @@ def test_installed_package_ships_its_templates(tmp_path):
     if run.returncode != 0:
         pytest.skip(f"derive is not installed for {sys.executable}: {run.stderr.strip()}")
     package, templates = (Path(line) for line in run.stdout.split())
-    assert (templates / "markdown_mse.md.j2").is_file()
+    assert (templates / "markdown.md.j2").is_file()
     assert (templates / "latex.tex.j2").is_file()
     if REPO not in package.parents:            # a real (non-editable) install
         assert templates == package / "templates"

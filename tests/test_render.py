@@ -73,7 +73,7 @@ def test_tex_escape():
 
 
 def test_templates_are_found():
-    for name in ("markdown_mse.md.j2", "latex.tex.j2", "verdict.txt.j2"):
+    for name in ("markdown.md.j2", "latex.tex.j2", "verdict.txt.j2"):
         assert (template_dir() / name).is_file()
 
 
