@@ -136,7 +136,7 @@ def test_identification_is_shown_on_the_gradient_line(seed):
 def test_explain_on_the_command_line():
     result = CliRunner().invoke(main, ["render", str(BACKPROP), "--flavor", "katex", "--explain"])
     assert result.exit_code == 0, result.output
-    assert r"&&\text{by } d(AB) = dA\,B + A\,dB" in result.output
+    assert r"\\ &&&\qquad{\scriptstyle \text{by } d(AB) = dA\,B + A\,dB}" in result.output
 
 
 # ---------------------------------------------------------------- free text
