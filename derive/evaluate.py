@@ -11,7 +11,7 @@ import numpy as np
 import sympy
 
 from . import expr as E
-from .functions import ELEMENTWISE
+from .functions import ELEMENTWISE, KINK_MARGIN, stand_in
 
 CONDITION_LIMIT = 1e12
 
@@ -274,10 +274,14 @@ def _logsumexp(x):
 
 
 def _apply(node, x):
+    """The row's implementation, refusing arguments outside its domain or at its kink
+    (the check then redraws its point, as for the log of a negative entry)."""
     function = ELEMENTWISE[node.func]
     x = dense(x)
-    if function.domain == "positive" and np.any(x <= 0):
-        raise DomainError(node.func, "positive entries", node.arg)
+    if function.domain is not None and not np.all(function.domain.ok(x)):
+        raise DomainError(node.func, function.domain.detail, node.arg)
+    if function.kink is not None and np.any(np.abs(x - function.kink) < KINK_MARGIN):
+        raise DomainError(node.func, f"entries away from its kink at {function.kink:g}", node.arg)
     return function.numpy(x)
 
 
@@ -315,6 +319,7 @@ UNARY = {
     E.Det: _det,
     E.LogDet: _logdet,
     E.Apply: _apply,
+    E.Unspecified: lambda node, x: stand_in(node.name, node.order)(dense(x)),
     E.Diag: lambda node, x: DiagValue(dense(x).copy()),
     E.DiagPart: lambda node, x: _diag_part(x),
     E.ElementPower: _element_power,

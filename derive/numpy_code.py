@@ -13,16 +13,20 @@ import sympy
 
 from . import expr as E
 from .derivation import Derivation
+from .functions import ELEMENTWISE
 from .templates_path import environment
 
 RESERVED = {"np", "float", "objective", "gradient", "given", "inputs"}   # the module's own names
-NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma",
-                   "sqrt": "np.sqrt", "softplus": "_softplus"}
 
 
 def python_name(name: str) -> str:
     """A user name as a Python identifier that cannot clash with the module's own."""
     return name + "_" if keyword.iskeyword(name) or name in RESERVED else name
+
+
+def callable_name(name: str, order: int) -> str:
+    """``f``, ``f_prime``, ``f_prime2``: the keyword arguments of an unspecified function."""
+    return python_name(name) + ("", "_prime", "_prime2")[order]
 
 
 def adjoint_name(name: str) -> str:
@@ -36,11 +40,12 @@ class NumpyPrinter:
     ATOMIC = (E.Symbol, E.Adjoint, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
               E.Frobenius, E.Apply, E.Diag, E.DiagPart, E.Transpose, E.Add, E.Hadamard,
               E.HadamardDivide, E.Norm, E.Vec, E.Unvec, E.Kron, E.KronBlockSum,
-              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp)
+              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp, E.Unspecified)
 
     def __init__(self):
         self.helpers = set()
         self.sizes = set()
+        self.callables = set()      # f, f_prime: the unspecified functions, passed in by keyword
 
     def doprint(self, expr: E.Expr) -> str:
         return getattr(self, f"_print_{type(expr).__name__}")(expr)
@@ -162,10 +167,15 @@ class NumpyPrinter:
         return self._helper("logdet", f"_logdet({self.doprint(expr.arg)})")
 
     def _print_Apply(self, expr):
-        call = NUMPY_FUNCTIONS[expr.func]
-        if call.startswith("_"):
-            self.helpers.add(expr.func)
-        return f"{call}({self.doprint(expr.arg)})"
+        function = ELEMENTWISE[expr.func]
+        if function.helper:
+            self.helpers.add(function.helper)
+        return function.numpy_call(self.doprint(expr.arg))
+
+    def _print_Unspecified(self, expr):
+        name = callable_name(expr.name, expr.order)
+        self.callables.add((expr.name, expr.order))
+        return f"{name}({self.doprint(expr.arg)})"
 
     def _print_Diag(self, expr):
         return self._helper("diag", f"_diag({self.doprint(expr.arg)})")

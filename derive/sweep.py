@@ -22,6 +22,7 @@ from .diagonal import rewrite_with_aliases
 from .expr import (SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol,
                    Transpose, Zero, walk)
 from .frobenius import move_left
+from .functions import notes as function_notes
 from .limits import bound, tick
 from .printer import differential_prefix, latex
 from .rule import Rule
@@ -56,6 +57,7 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
             warnings.append(_convention(w, symmetric))
             g = simplify(Mul((Number(sympy.Rational(1, 2)), Add((g, Transpose(g)))))) if symmetric else g
         gradients.append(Gradient(w, factor(g), expand_sums(g)))
+    warnings += function_notes([d.expr for d in chain.definitions])
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
                       steps=tuple(steps), warnings=tuple(warnings),
                       options={"expand": expand, "symmetric_gradient": symmetric})
