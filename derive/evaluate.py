@@ -187,7 +187,9 @@ def _power(node, x):
         base = _scalar(x)
         if base == 0 and k < 0:
             raise DomainError("power", "a nonzero base", node.arg)
-        return np.array([[np.float64(base) ** k]])
+        if base <= 0 and not E.is_integer(k):
+            raise DomainError("power", f"a positive base (a power {k})", node.arg)
+        return np.array([[np.float64(base) ** float(k)]])
     if isinstance(x, DiagValue):
         return DiagValue(x.vec ** k)
     return np.linalg.matrix_power(x, k)
@@ -239,6 +241,9 @@ def _element_power(node, x):
     x = dense(x)
     if node.exponent < 0 and np.any(x == 0):
         raise DomainError("elementwise power", "non-zero entries", node.arg)
+    if not E.is_integer(node.exponent) and np.any(x <= 0):
+        raise DomainError("elementwise power", f"positive entries (a power {node.exponent})",
+                          node.arg)
     return np.power(x, float(node.exponent))
 
 

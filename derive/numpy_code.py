@@ -140,11 +140,15 @@ class NumpyPrinter:
         return f"np.linalg.inv({self.doprint(expr.arg)})"
 
     def _print_Power(self, expr):
+        if not E.is_integer(expr.exponent):
+            return f"np.power({self.doprint(expr.arg)}, {expr.exponent})"
         if expr.arg.is_scalar:
             return f"{self._atom(expr.arg)} ** {expr.exponent}"
         return f"np.linalg.matrix_power({self.doprint(expr.arg)}, {expr.exponent})"
 
     def _print_ElementPower(self, expr):
+        if not E.is_integer(expr.exponent):
+            return f"np.power({self.doprint(expr.arg)}, {expr.exponent})"
         return f"{self._atom(expr.arg)} ** {expr.exponent}"
 
     def _print_Hadamard(self, expr):

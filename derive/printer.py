@@ -118,6 +118,10 @@ class LatexPrinter:
                                                 for f in scalars):
             return self._print_Frobenius(E.Frobenius(E.Mul((*scalars, last.left)), last.right))
         numerator, denominator = split_fraction(e.factors)
+        coefficient, rest = leading_number(numerator)
+        if denominator and coefficient.q != 1 and rest:    # ⅓ (dxᵀy)/(xᵀy)^{2/3}, not nested
+            return (self._print_Number(E.Number(coefficient)) + self.after_fraction(coefficient)
+                    + self.fraction(rest, denominator))
         if denominator:
             return self.fraction(numerator, denominator)
         return self.product(e.factors)
@@ -303,6 +307,8 @@ class TextPrinter(LatexPrinter):
 
     def superscript(self, base, sup):
         inner = self.print(base, ATOM)
+        if "/" in sup:                     # (xᵀy)^(1/3): a fraction has no superscript digits
+            return f"{inner}^({sup.replace('-', self.minus)})"
         return inner + sup.translate(SUPERSCRIPT)
 
     def fraction(self, numerator, denominator):

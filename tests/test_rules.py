@@ -86,6 +86,8 @@ CASES = {
     E.Softmax: E.Mul((E.Transpose(E.Softmax(E.Mul((A, b)))), A)),
     E.SoftmaxRows: E.Mul((E.SoftmaxRows(E.Mul((A, B))), E.Transpose(B))),
     E.LogSumExp: E.Mul((E.LogSumExp(E.Mul((A, b))), B)),
+    E.Unspecified: E.Add((E.Unspecified("f_1", E.Mul((A, b))),
+                          E.Hadamard(E.Unspecified("g", E.Mul((A, b)), 1), E.Mul((C, b))))),
 }
 
 
