@@ -857,7 +857,9 @@ class _Reader:
 
     def unknown_function(self, name: str, token: Token) -> DeriveError:
         """The nearest names that exist, and how to say what was meant instead."""
-        near = difflib.get_close_matches(name, sorted(FUNCTIONS), n=3, cutoff=0.0)
+        names = sorted(FUNCTIONS)
+        near = difflib.get_close_matches(name, names, n=3, cutoff=0.6) \
+            or difflib.get_close_matches(name, names, n=3, cutoff=0.0)
         variable = name in self.names or name in self.inputs
         product = (f"; {name} is a variable: for a product write {name} (…) or {name}*(…)"
                    if variable else f"; for a product of a variable {name} with (…) write "
