@@ -264,12 +264,13 @@ _environment = lru_cache(maxsize=1)(environment)
 def to_numpy(derivation: Derivation) -> str:
     """Python source of a module with ``objective(**inputs)`` and ``gradient(**inputs)``."""
     chain = derivation.chain
-    printer = NumpyPrinter()
+    printer = objective_printer = NumpyPrinter()
 
     def assignments(definitions):
         return [(python_name(d.symbol.name), printer.doprint(d.expr)) for d in definitions]
 
     objective_lines = assignments(chain.definitions)
+    printer = NumpyPrinter()          # the gradient's own: it may need f_prime, objective not
     adjoints = [(adjoint_name(step.variable.name), step.adjoint) for step in derivation.steps[1:]]
     gradient_lines = assignments(_needed(chain, [g.expr for g in derivation.gradients]
                                          + [expr for _, expr in adjoints]))
@@ -284,15 +285,24 @@ def to_numpy(derivation: Derivation) -> str:
         check=derivation.check,
         inputs=[(name, python_name(name)) for name in names],
         keyword_arguments=all(python_name(n) == n for n in names),
-        sizes=_size_sources(chain, printer.sizes),
+        sizes=_size_sources(chain, printer.sizes | objective_printer.sizes),
+        objective_callables=_callables(objective_printer),
+        gradient_callables=_callables(printer, objective_printer),
         objective_lines=objective_lines,
         objective=python_name(chain.objective.symbol.name),
         gradient_lines=gradient_lines,
         gradients=gradients,
-        helpers=printer.helpers,
+        helpers=printer.helpers | objective_printer.helpers,
     )
     compile(source, "<derive numpy>", "exec")   # a printer bug fails here, not in the user's hands
     return source
+
+
+def _callables(*printers: NumpyPrinter) -> list:
+    """``f_1, f_1_prime``: the keyword callables the printed code needs, by name then order
+    (gradient() takes objective()'s too, so one dictionary of functions serves both)."""
+    needed = set().union(*(p.callables for p in printers))
+    return [callable_name(name, order) for name, order in sorted(needed)]
 
 
 def _docstring_safe(text: str) -> str:
