@@ -193,8 +193,12 @@ def test_numpy_module_takes_the_functions_by_keyword():
 
 
 def test_user_defined_diag_of_a_derivative():
+    """``F = Diag(f_1′(x_1))`` is notation, as ``S = Diag(s)`` is: ``dx_2 = F dx_1``."""
     derivation = derive("x_1 : 3\nx_2 = f_1(x_1)\nF = Diag(f_1'(x_1))\nE = x_2'x_2\nwrt x_1")
     assert derivation.check.ok
+    alias = derivation.definitions[1]
+    assert alias.is_alias and text(alias.differential) == "F dx_1"
+    assert text(derivation.gradients[0].expr) == "2F x_2"
 
 
 # ---------------------------------------------------------------- sum
