@@ -761,14 +761,21 @@ class _Reader:
         if order:
             raise self.fail(f"{name}' is not a function: write the derivative out, or declare "
                             f"an unspecified function (f : function) and write f'(…)", token)
-        if name == "log" and _is_call(args[0], "det") and len(args) == 1:
-            name, args = "logdet", _call_parts(args[0])[1]
+        if name == "log" and len(args) == 1 and _is_call(self.as_call(args[0]), "det"):
+            name, args = "logdet", _call_parts(self.as_call(args[0]))[1]
         arity = CALLS[SPELLINGS[name]].arity if name in SPELLINGS else 1
         if len(args) != arity:
             wanted = {1: "one argument", 2: "two arguments"}[arity]
             raise self.fail(f"{name} takes {wanted}, got {len(args)}", token)
         operands = [self.expr(arg) for arg in args]
         return self.function(name, operands, token, node)
+
+    def as_call(self, node):
+        """``det (X)``, a product of a name and a bracket, as the call it is read as."""
+        if isinstance(node, Tree) and node.data == "product":
+            items = self.calls_in_product(node.children)
+            return items[0] if len(items) == 1 else node
+        return node
 
     def function(self, name: str, operands: list, token: Token, node: Tree) -> _Draft:
         """A table row applied: its shape rule infers the shape, or says what is wrong."""

@@ -17,7 +17,7 @@ SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "|": r"\textbar{}"}
 
 MATH = {"∘": r"\circ", "⊙": r"\odot", "⊗": r"\otimes", "⊘": r"\oslash", "⊕": r"\oplus",
-        "∂": r"\partial", "∇": r"\nabla", "−": "-", "→": r"\to", "⟹": r"\implies",
+        "∂": r"\partial", "∇": r"\nabla", "−": "-", "→": r"\to", "↦": r"\mapsto", "⟹": r"\implies",
         "⇒": r"\Rightarrow", "⟺": r"\iff", "≤": r"\le", "≥": r"\ge", "≠": r"\ne",
         "≈": r"\approx", "≡": r"\equiv", "∈": r"\in", "∑": r"\sum", "∏": r"\prod",
         "‖": r"\|", "⋅": r"\cdot", "∞": r"\infty", "√": r"\surd", "∀": r"\forall",
