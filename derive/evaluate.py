@@ -285,7 +285,8 @@ def _apply(node, x):
     x = dense(x)
     if function.domain is not None and not np.all(function.domain.ok(x)):
         raise DomainError(node.func, function.domain.detail, node.arg)
-    if function.kink is not None and np.any(np.abs(x - function.kink) < KINK_MARGIN):
+    margin = KINK_MARGIN * max(1.0, float(np.max(np.abs(x), initial=0.0)))   # beyond any step
+    if function.kink is not None and np.any(np.abs(x - function.kink) < margin):
         raise DomainError(node.func, f"entries away from its kink at {function.kink:g}", node.arg)
     return function.numpy(x)
 

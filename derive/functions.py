@@ -22,9 +22,10 @@ from .rule import Rule
 u = sympy.Symbol("u")
 
 KINK_MARGIN = 1e-4
-"""How close to a kink (or a domain's edge) an argument may come at the check's point:
-well beyond the central difference's reach (1e-6 of the operands' scale), so a check
-never differences across a kink; a point that close is redrawn like one outside a domain."""
+"""How close to a kink (or a domain's edge) an argument may come at the check's point,
+relative to the argument's largest entry (at least 1): well beyond the central
+difference's reach (1e-6 of the operands' scale), so a check never differences across a
+kink; a point that close is redrawn like one outside a domain."""
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,12 @@ def _step(x):
 
 def _at_zero(name):
     return (f"{name} has a kink at 0 (not differentiable there): the numeric check keeps "
-            f"every argument of {name} at least {KINK_MARGIN:g} away from 0")
+            f"every argument of {name} at least {KINK_MARGIN:g} (relative) away from 0")
 
 
 def _jump(name):
     return (f"{name} jumps at 0, where it has no derivative; elsewhere its differential is 0, "
-            f"and the numeric check keeps its arguments at least {KINK_MARGIN:g} away from 0")
+            f"and the numeric check keeps its arguments at least {KINK_MARGIN:g} (relative) away from 0")
 
 
 ELEMENTWISE = {f.name: f for f in (
@@ -234,6 +235,6 @@ def notes(exprs) -> list:
                 unspecified.setdefault(n.name, None)
             elif isinstance(n, Apply) and ELEMENTWISE[n.func].kink is not None:
                 kinked.setdefault(n.func, None)
-    out = [f"{name} is an unspecified elementwise function (f′ its derivative); "
+    out = [f"{name} is an unspecified elementwise function ({name}′ its derivative); "
            f"{stand_in_text(name)}" for name in unspecified]
     return out + [ELEMENTWISE[name].kink_note for name in kinked]

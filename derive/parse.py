@@ -884,7 +884,7 @@ class _Reader:
             head = self.function_head(item)
             following = items[i + 1] if i + 1 < len(items) else None
             if head is not None and isinstance(following, Tree):
-                merged = _with_call_first(following, *head, self)
+                merged = _with_call_first(following, *head)
                 if merged is not None:
                     out.append(merged)
                     i += 2
@@ -1061,7 +1061,7 @@ def _exponent(body: str):
     return None
 
 
-def _with_call_first(node: Tree, token: Token, order: int, reader) -> Tree | None:
+def _with_call_first(node: Tree, token: Token, order: int) -> Tree | None:
     """``node`` with its leftmost bracket ``( … )`` made the call ``name( … )``: the call
     binds as an atom does, so ``f (x)ᵀ`` is ``f(x)ᵀ`` and ``f (x) ∘ y`` is ``f(x) ∘ y``."""
     if node.data == "paren":
@@ -1069,7 +1069,7 @@ def _with_call_first(node: Tree, token: Token, order: int, reader) -> Tree | Non
         call.order = order
         return call
     if node.data in ("postfix", "hada") and isinstance(node.children[0], Tree):
-        first = _with_call_first(node.children[0], token, order, reader)
+        first = _with_call_first(node.children[0], token, order)
         if first is not None:
             return Tree(node.data, [first, *node.children[1:]], node.meta)
     return None
