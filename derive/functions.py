@@ -16,7 +16,17 @@ from typing import Callable
 import numpy as np
 import sympy
 
-from .expr import Add, Apply, Hadamard, HadamardDivide, Mul, Number, Ones, Zero, neg, scale
+from .expr import (
+    Add,
+    Apply,
+    Hadamard,
+    HadamardDivide,
+    Mul,
+    Ones,
+    Zero,
+    neg,
+    scale,
+)
 from .rule import Rule
 
 u = sympy.Symbol("u")
@@ -203,8 +213,9 @@ CONVENTION = ("f", "g", "h", "φ", "ψ", "phi", "psi")
 
 
 def stand_in_parameter(name: str) -> float:
-    """A number in [1.1, 2.0] fixed by the name, so f, g and f_1 get different stand-ins."""
-    return 1.1 + (zlib.crc32(name.encode("utf-8")) % 10) / 10
+    """A number in [1.1, 2.1) fixed by the name (a thousand values), so f, g and f_1 get
+    different stand-ins and confusing one function with another cannot pass the check."""
+    return 1.1 + (zlib.crc32(name.encode("utf-8")) % 1000) / 1000
 
 
 def stand_in(name: str, order: int):

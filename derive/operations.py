@@ -11,8 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from .expr import (Det, Diag, DiagPart, Expr, Frobenius, Inverse, Kron, LogDet, LogSumExp, Mul,
-                   Norm, Ones, Power, Softmax, SoftmaxRows, Trace, Transpose, Vec)
+from .expr import (
+    Det,
+    Diag,
+    DiagPart,
+    Expr,
+    Frobenius,
+    Inverse,
+    Kron,
+    LogDet,
+    LogSumExp,
+    Mul,
+    Norm,
+    Ones,
+    Power,
+    Softmax,
+    SoftmaxRows,
+    Trace,
+    Transpose,
+    Vec,
+)
 from .functions import ALIASES
 
 

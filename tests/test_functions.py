@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 import sympy
+from test_rules import assert_differential_matches
 
 from derive import expr as E
 from derive import functions, rules
@@ -18,7 +19,6 @@ from derive.functions import ELEMENTWISE, stand_in
 from derive.numpy_code import to_numpy
 from derive.parse import _postfix_kind, parse_chain
 from derive.printer import latex, text
-from test_rules import assert_differential_matches
 
 rng = np.random.default_rng(7)
 
@@ -181,7 +181,7 @@ def test_numpy_module_takes_the_functions_by_keyword():
     namespace = {}
     exec(compile(source, "<derive numpy>", "exec"), namespace)
     W, x = rng.normal(size=(3, 3)), rng.normal(size=(3, 1))
-    fs = dict(f_1=np.tanh, g=np.sin)
+    fs = {"f_1": np.tanh, "g": np.sin}
     got = namespace["gradient"](**fs, f_1_prime=lambda z: 1 - np.tanh(z) ** 2, g_prime=np.cos,
                                 x_1=x, W=W)["W"]
     want = (np.cos(np.tanh(W @ x)) * (1 - np.tanh(W @ x) ** 2)) @ x.T

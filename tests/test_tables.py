@@ -12,12 +12,12 @@ import pytest
 from derive import evaluate
 from derive import expr as E
 from derive.frobenius import MOVES
+from derive.functions import ALIASES, ELEMENTWISE
 from derive.numpy_code import NumpyPrinter
 from derive.operations import CALLS, SPELLINGS
 from derive.parse import FUNCTIONS, SHAPE_RULES
 from derive.printer import DocumentPrinter, LatexPrinter, TextPrinter
 from derive.rules import DIFFERENTIALS
-from derive.functions import ALIASES, ELEMENTWISE
 
 NODES = sorted((c for _, c in inspect.getmembers(E, inspect.isclass)
                 if issubclass(c, E.Expr) and c not in (E.Expr, E.Unary)), key=lambda c: c.__name__)
