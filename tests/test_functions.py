@@ -277,3 +277,13 @@ def test_rational_power_rules_numerically():
 def test_the_exponent_limit_holds_for_fractions():
     with pytest.raises(Exception, match="exponent too large"):
         parse_chain("x : 3\nE = (x'x)^{1001/2}\nwrt x")
+
+
+def test_a_point_at_a_kink_is_redrawn_like_one_outside_a_domain(monkeypatch):
+    """With every point too close to the kink the check gives up, naming the function:
+    the same path as the log of a negative entry."""
+    from derive import evaluate as evaluate_module
+    from derive.errors import DeriveError
+    monkeypatch.setattr(evaluate_module, "KINK_MARGIN", 100.0)
+    with pytest.raises(DeriveError, match="relu on line 2 needs entries away from its kink at 0"):
+        derive("x : 3\nE = sum(relu(x))\nwrt x")
