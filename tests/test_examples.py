@@ -11,6 +11,7 @@ import pytest
 from derive.api import derive_file
 from derive.check import adjoint_values
 from derive.evaluate import evaluate, forward
+from derive.functions import stand_in_parameter
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -95,8 +96,8 @@ def residual(W, x, y):
 
 
 def unspecified_layer(W, x, y):
-    """f checked as its stated stand-in u ↦ sin(cu) + u²/4 (c = 1.7 for the name f)."""
-    c = 1.7
+    """f checked as its stated stand-in u ↦ sin(cu) + u²/4, c the number the output states."""
+    c = stand_in_parameter("f")
     z = W @ x
     f, f_prime = np.sin(c * z) + z * z / 4, c * np.cos(c * z) + z / 2
     return {"W": (f_prime * (f - y)) @ x.T}
