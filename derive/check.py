@@ -14,6 +14,7 @@ import sympy
 from . import expr as E
 from .derivation import CheckResult, Derivation, LineVerdict
 from .errors import EXIT_INPUT, DeriveError
+from .functions import ELEMENTWISE
 from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
 from .limits import current as current_limits
 from .limits import raise_it, tick
@@ -28,8 +29,7 @@ STRATEGIES = ("normal", "abs", "shifted")
 TINY = 1e-300
 
 ADVICE = {  # function that left its domain -> the property to declare on its input
-    "log": "positive",
-    "sqrt": "positive",
+    **{f.name: f.domain.advice for f in ELEMENTWISE.values() if f.domain and f.domain.advice},
     "log det": "spd",
     "det": "invertible",
     "inverse": "invertible",

@@ -11,7 +11,7 @@ import numpy as np
 import sympy
 
 from . import expr as E
-from .functions import ELEMENTWISE
+from .functions import ELEMENTWISE, KINK_MARGIN, stand_in
 
 CONDITION_LIMIT = 1e12
 
@@ -187,7 +187,9 @@ def _power(node, x):
         base = _scalar(x)
         if base == 0 and k < 0:
             raise DomainError("power", "a nonzero base", node.arg)
-        return np.array([[np.float64(base) ** k]])
+        if base <= 0 and not E.is_integer(k):
+            raise DomainError("power", f"a positive base (a power {k})", node.arg)
+        return np.array([[np.float64(base) ** float(k)]])
     if isinstance(x, DiagValue):
         return DiagValue(x.vec ** k)
     return np.linalg.matrix_power(x, k)
@@ -239,6 +241,9 @@ def _element_power(node, x):
     x = dense(x)
     if node.exponent < 0 and np.any(x == 0):
         raise DomainError("elementwise power", "non-zero entries", node.arg)
+    if not E.is_integer(node.exponent) and np.any(x <= 0):
+        raise DomainError("elementwise power", f"positive entries (a power {node.exponent})",
+                          node.arg)
     return np.power(x, float(node.exponent))
 
 
@@ -274,10 +279,15 @@ def _logsumexp(x):
 
 
 def _apply(node, x):
+    """The row's implementation, refusing arguments outside its domain or at its kink
+    (the check then redraws its point, as for the log of a negative entry)."""
     function = ELEMENTWISE[node.func]
     x = dense(x)
-    if function.domain == "positive" and np.any(x <= 0):
-        raise DomainError(node.func, "positive entries", node.arg)
+    if function.domain is not None and not np.all(function.domain.ok(x)):
+        raise DomainError(node.func, function.domain.detail, node.arg)
+    margin = KINK_MARGIN * max(1.0, float(np.max(np.abs(x), initial=0.0)))   # beyond any step
+    if function.kink is not None and np.any(np.abs(x - function.kink) < margin):
+        raise DomainError(node.func, f"entries away from its kink at {function.kink:g}", node.arg)
     return function.numpy(x)
 
 
@@ -315,6 +325,7 @@ UNARY = {
     E.Det: _det,
     E.LogDet: _logdet,
     E.Apply: _apply,
+    E.Unspecified: lambda node, x: stand_in(node.name, node.order)(dense(x)),
     E.Diag: lambda node, x: DiagValue(dense(x).copy()),
     E.DiagPart: lambda node, x: _diag_part(x),
     E.ElementPower: _element_power,

@@ -254,9 +254,15 @@ class Inverse(Unary):
         return self.arg.shape
 
 
+def is_integer(k) -> bool:
+    """Whether an exponent (an int or a SymPy Rational) is whole."""
+    return isinstance(k, int) or bool(getattr(k, "is_Integer", False))
+
+
 @node
 class Power(Expr):
-    """Integer matrix power ``X^k`` (k ≥ 0), or any integer power of a scalar."""
+    """Integer matrix power ``X^k`` (k ≥ 0), or any rational power of a scalar
+    (``k`` an int when whole, else an exact SymPy Rational such as 1/3)."""
 
     arg: Expr
     exponent: int
@@ -266,6 +272,9 @@ class Power(Expr):
     def infer_shape(self):
         if not self.arg.is_scalar:
             _require_square("matrix power", self.arg.shape)
+            if not is_integer(self.exponent):
+                raise ShapeError(f"a power {self.exponent} of a matrix: only whole powers of a "
+                                 f"matrix exist here; write X.^{{{self.exponent}}} for entries")
             if self.exponent < 0:
                 raise ShapeError("a negative matrix power: write inv(X)^k or X^{-1}")
         return self.arg.shape
@@ -346,6 +355,21 @@ class Apply(Expr):
 
 
 @node
+class Unspecified(Expr):
+    """An unspecified elementwise function ``f`` (``order`` 0) or its derivative ``f′`` (1),
+    ``f″`` (2), declared ``f : function`` or named by convention (f, g, h, φ, ψ)."""
+
+    name: str
+    arg: Expr
+    order: int = 0
+    shape: tuple = field(default=SCALAR, compare=False)
+    child_fields = ("arg",)
+
+    def infer_shape(self):
+        return self.arg.shape
+
+
+@node
 class Diag(Unary):
     """``Diag(v)``: the square matrix with the vector v on its diagonal."""
 
@@ -375,7 +399,8 @@ class Norm(Unary):
 
 @node
 class ElementPower(Expr):
-    """Elementwise integer power ``A^{∘k}`` (``A.^k``)."""
+    """Elementwise power ``A^{∘k}`` (``A.^k``): k an int, or an exact SymPy Rational (a
+    non-integer power needs positive entries)."""
 
     arg: Expr
     exponent: int
@@ -565,7 +590,7 @@ def is_symmetric(expr: Expr) -> bool:
         return is_square_shape(expr.shape)
     if isinstance(expr, (Add,)):
         return all(is_symmetric(t) for t in expr.terms)
-    if isinstance(expr, (Inverse, Power, Transpose, Apply)):
+    if isinstance(expr, (Inverse, Power, Transpose, Apply, Unspecified)):
         return is_square_shape(expr.shape) and is_symmetric(expr.arg)
     if isinstance(expr, Hadamard):
         return is_symmetric(expr.left) and is_symmetric(expr.right)

@@ -13,16 +13,20 @@ import sympy
 
 from . import expr as E
 from .derivation import Derivation
+from .functions import ELEMENTWISE
 from .templates_path import environment
 
 RESERVED = {"np", "float", "objective", "gradient", "given", "inputs"}   # the module's own names
-NUMPY_FUNCTIONS = {"exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sigma": "_sigma",
-                   "sqrt": "np.sqrt", "softplus": "_softplus"}
 
 
 def python_name(name: str) -> str:
     """A user name as a Python identifier that cannot clash with the module's own."""
     return name + "_" if keyword.iskeyword(name) or name in RESERVED else name
+
+
+def callable_name(name: str, order: int) -> str:
+    """``f``, ``f_prime``, ``f_prime2``: the keyword arguments of an unspecified function."""
+    return python_name(name) + ("", "_prime", "_prime2")[order]
 
 
 def adjoint_name(name: str) -> str:
@@ -36,11 +40,12 @@ class NumpyPrinter:
     ATOMIC = (E.Symbol, E.Adjoint, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
               E.Frobenius, E.Apply, E.Diag, E.DiagPart, E.Transpose, E.Add, E.Hadamard,
               E.HadamardDivide, E.Norm, E.Vec, E.Unvec, E.Kron, E.KronBlockSum,
-              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp)
+              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp, E.Unspecified)
 
     def __init__(self):
         self.helpers = set()
         self.sizes = set()
+        self.callables = set()      # f, f_prime: the unspecified functions, passed in by keyword
 
     def doprint(self, expr: E.Expr) -> str:
         return getattr(self, f"_print_{type(expr).__name__}")(expr)
@@ -135,11 +140,15 @@ class NumpyPrinter:
         return f"np.linalg.inv({self.doprint(expr.arg)})"
 
     def _print_Power(self, expr):
+        if not E.is_integer(expr.exponent):
+            return f"np.power({self.doprint(expr.arg)}, {expr.exponent})"
         if expr.arg.is_scalar:
             return f"{self._atom(expr.arg)} ** {expr.exponent}"
         return f"np.linalg.matrix_power({self.doprint(expr.arg)}, {expr.exponent})"
 
     def _print_ElementPower(self, expr):
+        if not E.is_integer(expr.exponent):
+            return f"np.power({self.doprint(expr.arg)}, {expr.exponent})"
         return f"{self._atom(expr.arg)} ** {expr.exponent}"
 
     def _print_Hadamard(self, expr):
@@ -162,10 +171,15 @@ class NumpyPrinter:
         return self._helper("logdet", f"_logdet({self.doprint(expr.arg)})")
 
     def _print_Apply(self, expr):
-        call = NUMPY_FUNCTIONS[expr.func]
-        if call.startswith("_"):
-            self.helpers.add(expr.func)
-        return f"{call}({self.doprint(expr.arg)})"
+        function = ELEMENTWISE[expr.func]
+        if function.helper:
+            self.helpers.add(function.helper)
+        return function.numpy_call(self.doprint(expr.arg))
+
+    def _print_Unspecified(self, expr):
+        name = callable_name(expr.name, expr.order)
+        self.callables.add((expr.name, expr.order))
+        return f"{name}({self.doprint(expr.arg)})"
 
     def _print_Diag(self, expr):
         return self._helper("diag", f"_diag({self.doprint(expr.arg)})")
@@ -250,12 +264,13 @@ _environment = lru_cache(maxsize=1)(environment)
 def to_numpy(derivation: Derivation) -> str:
     """Python source of a module with ``objective(**inputs)`` and ``gradient(**inputs)``."""
     chain = derivation.chain
-    printer = NumpyPrinter()
+    printer = objective_printer = NumpyPrinter()
 
     def assignments(definitions):
         return [(python_name(d.symbol.name), printer.doprint(d.expr)) for d in definitions]
 
     objective_lines = assignments(chain.definitions)
+    printer = NumpyPrinter()          # the gradient's own: it may need f_prime, objective not
     adjoints = [(adjoint_name(step.variable.name), step.adjoint) for step in derivation.steps[1:]]
     gradient_lines = assignments(_needed(chain, [g.expr for g in derivation.gradients]
                                          + [expr for _, expr in adjoints]))
@@ -270,15 +285,24 @@ def to_numpy(derivation: Derivation) -> str:
         check=derivation.check,
         inputs=[(name, python_name(name)) for name in names],
         keyword_arguments=all(python_name(n) == n for n in names),
-        sizes=_size_sources(chain, printer.sizes),
+        sizes=_size_sources(chain, printer.sizes | objective_printer.sizes),
+        objective_callables=_callables(objective_printer),
+        gradient_callables=_callables(printer, objective_printer),
         objective_lines=objective_lines,
         objective=python_name(chain.objective.symbol.name),
         gradient_lines=gradient_lines,
         gradients=gradients,
-        helpers=printer.helpers,
+        helpers=printer.helpers | objective_printer.helpers,
     )
     compile(source, "<derive numpy>", "exec")   # a printer bug fails here, not in the user's hands
     return source
+
+
+def _callables(*printers: NumpyPrinter) -> list:
+    """``f_1, f_1_prime``: the keyword callables the printed code needs, by name then order
+    (gradient() takes objective()'s too, so one dictionary of functions serves both)."""
+    needed = set().union(*(p.callables for p in printers))
+    return [callable_name(name, order) for name, order in sorted(needed)]
 
 
 def _docstring_safe(text: str) -> str:

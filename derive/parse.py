@@ -8,6 +8,7 @@ become ``expr`` nodes, whose constructors check the shapes once more.
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import sys
@@ -24,20 +25,22 @@ from .chain import Chain, Definition, Input
 from .bars import AmbiguousBars, NormBars, StrayBar
 from .cache import private_cache_dir
 from .errors import DeriveError, Notice, Source
-from .expr import (Add, Det, Diag, DiagPart, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
-                   Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
-                   ShapeError, Softmax, SoftmaxRows, Symbol, Vec,
-                   Trace, Transpose, Apply, product_shape, properties_of, show_shape, walk)
-from .functions import ALIASES
+from .expr import (Add, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
+                   Identity, Inverse, Mul, Norm, Number, Ones, Power,
+                   ShapeError, Symbol, Transpose, Unspecified, Apply, is_integer,
+                   product_shape, properties_of, show_shape, walk)
+from .functions import ALIASES, CONVENTION
 from .limits import current as current_limits
 from .limits import raise_it, tick
+from .operations import CALLS, FUNCTION_NAMES, SPELLINGS
 from .shapes import Sizes
 
 ELEMENTWISE = set(ALIASES)
-FUNCTIONS = {"tr", "det", "logdet", "Diag", "diag", "inv", "norm", "softmax", "softmax_rows",
-             "logsumexp", "vec", "kron"} | ELEMENTWISE
+FUNCTIONS = set(FUNCTION_NAMES)          # from the tables in functions.py and operations.py
 UNSUPPORTED = set()
 RESERVED = FUNCTIONS | UNSUPPORTED
+PRIMES = {"'": 1, "′": 1}                # f'(x), f′(x): the derivative of a function f
+_CONVENTION_NAME = re.compile("(?:" + "|".join(CONVENTION) + r")(?:_[A-Za-z0-9]+|[0-9]+)?")
 
 # ASCII names of lower-case Greek letters: scalars (``sigma`` alone is the function)
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -381,6 +384,7 @@ class _Reader:
         self.symbols: dict[str, Symbol] = {}
         self.inferred: list = []                # (size variable, node, what) of each I and 1
         self.used: set = set()                  # inputs used on some line
+        self.functions: dict[str, Token] = {}   # unspecified functions, declared or applied
 
     def fail(self, message: str, where) -> DeriveError:
         line, column = _position(where)
@@ -485,10 +489,20 @@ class _Reader:
 
     def declare(self, statement: Tree) -> None:
         name_token, _colon, size, *properties = statement.children
+        if size.data == "vector_size" and str(size.children[0]) == "function":
+            return self.declare_function(name_token, properties)
         name = self.claim(name_token, "declared")
         shape = self.size(size)
         props = self.properties(name, shape, properties)
         self.inputs[name] = _InputInfo(shape, props, True, name_token.line, name_token.column)
+
+    def declare_function(self, name_token: Token, properties) -> None:
+        """``f : function``: an unspecified elementwise scalar function, applied as f(x)."""
+        if properties:
+            raise self.fail(f"unexpected {str(properties[0])!r}: a function declaration is "
+                            f"`{name_token} : function`", properties[0])
+        self.claim(name_token, "declared a function")
+        self.functions[str(name_token)] = name_token
 
     def size(self, tree: Tree) -> tuple:
         if tree.data == "scalar_size":
@@ -563,7 +577,7 @@ class _Reader:
     def read_name(self, node: Tree) -> _Draft:
         token = node.children[0]
         name = str(token)
-        if name in RESERVED:
+        if name in RESERVED or name in self.functions or self.applied_by_convention(name):
             raise self.fail(f"{name} is a function: write {name}(…)", token)
         if name == "wrt":
             raise self.fail("wrt starts a statement of its own: put it on a new line "
@@ -665,7 +679,9 @@ class _Reader:
         return self.draft(make, terms, shape, node)
 
     def read_product(self, node: Tree) -> _Draft:
-        items = node.children
+        items = self.calls_in_product(node.children)
+        if len(items) == 1:
+            return self.expr(items[0])
         factors = [self.expr(items[0])]
         shape, left_end, i = factors[0].shape, _end(items[0]), 1
         while i < len(items):
@@ -744,11 +760,12 @@ class _Reader:
     def postfix(self, operand: _Draft, token: Token, text: str) -> _Draft:
         kind = _postfix_kind(str(token))
         if kind is None and (token.startswith(".") or "∘" in token or "circ" in token):
-            raise self.fail("an elementwise power takes a whole number: A.^2 or A^{∘2}", token)
-        if kind is None:
-            raise self.fail(f"after '^' write T, -1, -T or a whole number, not {token[1:]!r}"
-                            if len(token) > 1 else "after '^' write T, -1, -T or a whole number",
+            raise self.fail("an elementwise power takes a number: A.^2, x.^{1/2} or A^{∘0.5}",
                             token)
+        if kind is None:
+            raise self.fail(f"after '^' write T, -1, -T or a number (2, 1/2, 0.5), not "
+                            f"{token[1:]!r}" if len(token) > 1
+                            else "after '^' write T, -1, -T or a number (2, 1/2, 0.5)", token)
         at = _position(token)
         if isinstance(kind, tuple):
             return self.element_power(operand, kind[1], token, text)
@@ -772,13 +789,27 @@ class _Reader:
         if operand.number is not None:
             if operand.number == 0 and k < 0:
                 raise self.fail("division by zero", token)
-            value = operand.number ** k
+            value = self.number_power(operand.number, k, token)
             return _Draft(lambda: _rational(value), (), operand.shape, at, text, value)
+        if not is_integer(k) and not self.sizes.is_scalar(operand.shape):
+            raise self.fail(f"{_quote(operand.text)} is {self.sizes.show_shape(operand.shape)}: "
+                            f"a power {k} exists only of a scalar; for its entries write "
+                            f"{_quote(operand.text)}.^{{{k}}}", token)
         if not self.sizes.is_scalar(operand.shape):
             what = "the inverse" if k == -1 else "a matrix power"
             self.require_square(operand, what, token)
         make = _inverse if k == -1 else (lambda x: Power(x, k))
         return _Draft(make, (operand,), operand.shape, at, text)
+
+    def number_power(self, number: Fraction, k, token) -> Fraction:
+        """An exact power of a number: ``4^{1/2}`` is 2; ``2^{1/2}`` is not a fraction."""
+        if is_integer(k):
+            return number ** int(k)
+        value = sympy.Rational(number.numerator, number.denominator) ** k
+        if not value.is_Rational:
+            raise self.fail(f"{number}^{{{k}}} is not a fraction: write a decimal such as "
+                            f"{float(value):.6g}", token)
+        return Fraction(int(value.p), int(value.q))
 
     def kron(self, left: _Draft, right: _Draft, at, text: str) -> _Draft:
         sizes = self.sizes
@@ -803,62 +834,167 @@ class _Reader:
             raise self.fail(f"{what} needs a square matrix, but {_quote(operand.text)} is "
                             f"{self.sizes.show_shape(operand.shape)}", at)
 
-    def read_call(self, node: Tree) -> _Draft:
+    def read_call(self, node: Tree, order: int = 0) -> _Draft:
+        """``name(args)``: a row of the function tables, or an unspecified function
+        (``order`` primes: ``f'(x)`` is f′ applied to x)."""
         token, args = _call_parts(node)
         name = str(token).strip()
+        order = getattr(node, "order", order)
+        if self.is_unspecified(name):
+            return self.unspecified(name, order, args, token, node)
         if name in UNSUPPORTED:
             raise self.fail(f"not supported yet: {name}", token)
         if name not in FUNCTIONS:
-            raise self.fail(f"unknown function {name} (for a product, put a space: "
-                            f"{name} (…))", token)
-        if name == "kron":
-            if len(args) != 2:
-                raise self.fail(f"kron takes two arguments, got {len(args)}", token)
-            left, right = (self.expr(arg) for arg in args)
-            return replace(self.kron(left, right, token, ""),
-                           text=self.text[_start(node):_end(node)])
-        if len(args) != 1:
-            raise self.fail(f"{name} takes one argument, got {len(args)}", token)
-        if name == "log" and _is_call(args[0], "det"):
-            name, args = "logdet", _call_parts(args[0])[1]
-        operand = self.expr(args[0])
-        return self.function(name, operand, token, node)
+            raise self.unknown_function(name, token)
+        if order:
+            raise self.fail(f"{name}' is not a function: write the derivative out, or declare "
+                            f"an unspecified function (f : function) and write f'(…)", token)
+        if name == "log" and len(args) == 1 and _is_call(self.as_call(args[0]), "det"):
+            name, args = "logdet", _call_parts(self.as_call(args[0]))[1]
+        arity = CALLS[SPELLINGS[name]].arity if name in SPELLINGS else 1
+        if len(args) != arity:
+            wanted = {1: "one argument", 2: "two arguments"}[arity]
+            raise self.fail(f"{name} takes {wanted}, got {len(args)}", token)
+        operands = [self.expr(arg) for arg in args]
+        return self.function(name, operands, token, node)
 
-    def function(self, name: str, operand: _Draft, token: Token, node: Tree) -> _Draft:
-        sizes = self.sizes
+    def as_call(self, node):
+        """``det (X)``, a product of a name and a bracket, as the call it is read as."""
+        if isinstance(node, Tree) and node.data == "product":
+            items = self.calls_in_product(node.children)
+            return items[0] if len(items) == 1 else node
+        return node
+
+    def function(self, name: str, operands: list, token: Token, node: Tree) -> _Draft:
+        """A table row applied: its shape rule infers the shape, or says what is wrong."""
         if name in ELEMENTWISE:
             canonical = ALIASES[name]
-            return self.draft(lambda x: Apply(canonical, x), (operand,), operand.shape, node, token)
-        if name == "inv":
-            return replace(self.power(operand, -1, token, ""), text=self.text[_start(node):_end(node)])
-        if name == "norm":
-            return self.draft(Norm, (operand,), sizes.scalar(), node, token)
-        if name == "vec":
-            length = sizes.product(*operand.shape)
-            if length is None:
-                raise self.fail(f"vec needs the shape of {_quote(operand.text)}, which is "
-                                f"{sizes.show_shape(operand.shape)}: declare its sizes", token)
-            return self.draft(Vec, (operand,), (length, sizes.constant(1)), node, token)
-        if name == "softmax_rows":
-            return self.draft(SoftmaxRows, (operand,), operand.shape, node, token)
-        if name in ("softmax", "logsumexp"):
-            if not sizes.unify(operand.shape[1], sizes.constant(1)):
-                raise self.fail(f"{name} needs a column vector, but {_quote(operand.text)} is "
-                                f"{sizes.show_shape(operand.shape)} (softmax_rows(M) for the rows "
-                                "of a matrix)", token)
-            shape = operand.shape if name == "softmax" else sizes.scalar()
-            return self.draft(Softmax if name == "softmax" else LogSumExp, (operand,), shape,
-                              node, token)
-        if name == "Diag":
-            if not sizes.unify(operand.shape[1], sizes.constant(1)):
-                raise self.fail(f"Diag needs a vector, but {_quote(operand.text)} is "
-                                f"{sizes.show_shape(operand.shape)}", token)
-            return self.draft(Diag, (operand,), (operand.shape[0],) * 2, node, token)
-        self.require_square(operand, name, token)
-        if name == "diag":
-            return self.draft(DiagPart, (operand,), (operand.shape[0], sizes.constant(1)), node, token)
-        make = {"tr": Trace, "det": Det, "logdet": LogDet}[name]
-        return self.draft(make, (operand,), sizes.scalar(), node, token)
+            return self.draft(lambda x: Apply(canonical, x), operands, operands[0].shape, node, token)
+        row = CALLS[SPELLINGS[name]]
+        shape = SHAPE_RULES[row.shape](self, row, operands, token)
+        return self.draft(row.make, operands, shape, node, token)
+
+    def same_shape(self, row, operands, token) -> tuple:
+        return operands[0].shape
+
+    def any_to_scalar(self, row, operands, token) -> tuple:
+        return self.sizes.scalar()
+
+    def square_to_scalar(self, row, operands, token) -> tuple:
+        self.require_square(operands[0], row.name, token)
+        return self.sizes.scalar()
+
+    def square_to_vector(self, row, operands, token) -> tuple:
+        self.require_square(operands[0], row.name, token)
+        return (operands[0].shape[0], self.sizes.constant(1))
+
+    def inverse_shape(self, row, operands, token) -> tuple:
+        if not self.sizes.is_scalar(operands[0].shape):
+            self.require_square(operands[0], "the inverse", token)
+        return operands[0].shape
+
+    def vector_operand(self, row, operand, token) -> None:
+        if not self.sizes.unify(operand.shape[1], self.sizes.constant(1)):
+            raise self.fail(f"{row.name} needs a {'' if row.name == 'Diag' else 'column '}vector, "
+                            f"but {_quote(operand.text)} is "
+                            f"{self.sizes.show_shape(operand.shape)}{row.hint}", token)
+
+    def vector_to_same(self, row, operands, token) -> tuple:
+        self.vector_operand(row, operands[0], token)
+        return operands[0].shape
+
+    def vector_to_scalar(self, row, operands, token) -> tuple:
+        self.vector_operand(row, operands[0], token)
+        return self.sizes.scalar()
+
+    def vector_to_square(self, row, operands, token) -> tuple:
+        self.vector_operand(row, operands[0], token)
+        return (operands[0].shape[0],) * 2
+
+    def vec_shape(self, row, operands, token) -> tuple:
+        operand = operands[0]
+        length = self.sizes.product(*operand.shape)
+        if length is None:
+            raise self.fail(f"vec needs the shape of {_quote(operand.text)}, which is "
+                            f"{self.sizes.show_shape(operand.shape)}: declare its sizes", token)
+        return (length, self.sizes.constant(1))
+
+    def kron_shape(self, row, operands, token) -> tuple:
+        return self.kron(*operands, token, "").shape
+
+    # ------------------------------------------------ unspecified functions
+
+    def is_unspecified(self, name: str) -> bool:
+        """Declared ``f : function``, or a conventional name (f, g_1, φ) that names no variable."""
+        if name in self.functions:
+            return True
+        return bool(_CONVENTION_NAME.fullmatch(name)) and name not in self.names \
+            and name not in self.inputs and name not in FUNCTIONS
+
+    def unspecified(self, name: str, order: int, args, token, node) -> _Draft:
+        if len(args) != 1:
+            raise self.fail(f"{name} is an elementwise function of one argument, "
+                            f"got {len(args)}", token)
+        if order > 2:
+            raise self.fail(f"{name}: at most a second derivative ({name}'') is supported", token)
+        self.functions.setdefault(name, token)
+        operand = self.expr(args[0])
+        return self.draft(lambda x: Unspecified(name, x, order), (operand,), operand.shape,
+                          node, token)
+
+    def applied_by_convention(self, name: str) -> bool:
+        """A conventional function name (f, g_1) applied somewhere in the chain cannot also
+        be a variable elsewhere: ``f'x`` beside ``f(x)`` would be read two ways."""
+        if not self.is_unspecified(name):
+            return False
+        pattern = rf"(?<![A-Za-z0-9_]){re.escape(name)}[ \t]*['′]*[ \t]*\("
+        return re.search(pattern, self.text) is not None
+
+    def unknown_function(self, name: str, token: Token) -> DeriveError:
+        """The nearest names that exist, and how to say what was meant instead."""
+        names = sorted(FUNCTIONS)
+        near = difflib.get_close_matches(name, names, n=3, cutoff=0.6) \
+            or difflib.get_close_matches(name, names, n=3, cutoff=0.0)
+        variable = name in self.names or name in self.inputs
+        product = (f"; {name} is a variable: for a product write {name} (…) or {name}*(…)"
+                   if variable else f"; for a product of a variable {name} with (…) write "
+                   f"{name}*(…)")
+        return self.fail(f"unknown function {name} (nearest: {', '.join(near)}): for an "
+                         f"unspecified elementwise function declare `{name} : function`{product}",
+                         token)
+
+    def calls_in_product(self, items: list) -> list:
+        """``tr (A)``, ``f_1 (x)``, ``f'(x)``: a function's name juxtaposed with a bracket
+        is its application, as ``tr(A)`` is; a variable's name stays a factor (``W (x+y)``)."""
+        out, i = [], 0
+        while i < len(items):
+            item = items[i]
+            head = self.function_head(item)
+            following = items[i + 1] if i + 1 < len(items) else None
+            if head is not None and isinstance(following, Tree):
+                merged = _with_call_first(following, *head)
+                if merged is not None:
+                    out.append(merged)
+                    i += 2
+                    continue
+            out.append(item)
+            i += 1
+        return out
+
+    def function_head(self, item):
+        """``(name token, order)`` when ``item`` is a function's name, maybe with primes."""
+        primes = []
+        if isinstance(item, Tree) and item.data == "postfix":
+            item, primes = item.children[0], item.children[1:]
+            if not all(str(p) in PRIMES for p in primes):
+                return None
+        if not (isinstance(item, Tree) and item.data == "name"):
+            return None
+        token = item.children[0]
+        name = str(token)
+        if not self.is_unspecified(name) and (name not in FUNCTIONS or primes):
+            return None
+        return token, len(primes)
 
     # ------------------------------------------------ wrt, and the finished chain
 
@@ -953,6 +1089,20 @@ class _Reader:
             raise self.fail(str(error), draft.at) from None
 
 
+SHAPE_RULES = {     # operations.Call.shape -> the reader's inference (and error wording)
+    "same": _Reader.same_shape,
+    "any → scalar": _Reader.any_to_scalar,
+    "square → scalar": _Reader.square_to_scalar,
+    "square → vector": _Reader.square_to_vector,
+    "vector → same": _Reader.vector_to_same,
+    "vector → scalar": _Reader.vector_to_scalar,
+    "vector → square": _Reader.vector_to_square,
+    "inverse": _Reader.inverse_shape,
+    "vec": _Reader.vec_shape,
+    "kron": _Reader.kron_shape,
+}
+
+
 def _every_input_used(definitions, wrt_names, input_names) -> tuple:
     """``wrt *``: every input with a path to the objective, in the order declared."""
     needed = {definitions[-1].symbol.name}
@@ -978,8 +1128,10 @@ def _split_name(name: str, known: set) -> list | None:
 
 
 def _postfix_kind(token: str):
-    """``'T'``, ``'-T'``, an integer exponent, or None for an exponent we cannot read."""
-    fixed = {"'": "T", "ᵀ": "T", "²": 2, "³": 3, "⁻¹": -1, "⁻ᵀ": "-T"}
+    """``'T'``, ``'-T'``, an exponent (an int, or an exact SymPy Rational for ``^{1/2}``,
+    ``^{-1/3}``, ``^0.5``), ``("elementwise", k)`` for ``.^k`` and ``^{∘k}``, or None for
+    an exponent we cannot read."""
+    fixed = {"'": "T", "′": "T", "ᵀ": "T", "²": 2, "³": 3, "⁻¹": -1, "⁻ᵀ": "-T"}
     if token in fixed:
         return fixed[token]
     elementwise = token.startswith(".")
@@ -988,13 +1140,40 @@ def _postfix_kind(token: str):
         if not elementwise and body.startswith(circ):
             elementwise, body = True, body[len(circ):].removeprefix("{").removesuffix("}")
     if elementwise:                              # A.^k, A^{∘k}: ("elementwise", k)
-        return ("elementwise", int(body)) if re.fullmatch(r"-?[0-9]{1,9}", body) else None
+        k = _exponent(body)
+        return None if k is None else ("elementwise", k)
     if body in ("T", "\\top", "\\intercal", "⊤"):
         return "T"
     if body in ("-T", "-\\top", "-\\intercal", "-⊤"):
         return "-T"
+    return _exponent(body)
+
+
+def _exponent(body: str):
+    """``3`` → 3, ``1/2`` or ``0.5`` → Rational(1, 2), ``(1/3)`` too; None if not a number.
+    A huge whole number becomes 10⁹, for the max_exponent limit to refuse."""
+    body = body.removeprefix("(").removesuffix(")") if body.startswith("(") else body
     if re.fullmatch(r"-?[0-9]+", body):
         return int(body) if len(body) < 10 else 10 ** 9
+    if re.fullmatch(r"-?[0-9]{1,9}(/[0-9]{1,9}|\.[0-9]{1,9})", body):
+        if re.fullmatch(r"-?[0-9]+/0+", body):
+            return None
+        k = sympy.Rational(body)
+        return int(k) if k.is_Integer else k
+    return None
+
+
+def _with_call_first(node: Tree, token: Token, order: int) -> Tree | None:
+    """``node`` with its leftmost bracket ``( … )`` made the call ``name( … )``: the call
+    binds as an atom does, so ``f (x)ᵀ`` is ``f(x)ᵀ`` and ``f (x) ∘ y`` is ``f(x) ∘ y``."""
+    if node.data == "paren":
+        call = Tree("call", [token, *node.children], node.meta)
+        call.order = order
+        return call
+    if node.data in ("postfix", "hada") and isinstance(node.children[0], Tree):
+        first = _with_call_first(node.children[0], token, order)
+        if first is not None:
+            return Tree(node.data, [first, *node.children[1:]], node.meta)
     return None
 
 

@@ -118,6 +118,10 @@ class LatexPrinter:
                                                 for f in scalars):
             return self._print_Frobenius(E.Frobenius(E.Mul((*scalars, last.left)), last.right))
         numerator, denominator = split_fraction(e.factors)
+        coefficient, rest = leading_number(numerator)
+        if denominator and coefficient.q != 1 and rest:    # ⅓ (dxᵀy)/(xᵀy)^{2/3}, not nested
+            return (self._print_Number(E.Number(coefficient)) + self.after_fraction(coefficient)
+                    + self.fraction(rest, denominator))
         if denominator:
             return self.fraction(numerator, denominator)
         return self.product(e.factors)
@@ -206,15 +210,19 @@ class LatexPrinter:
         return self.call(r"\log\det", e.arg)
 
     def _print_Apply(self, e):
-        if e.func == "sqrt":
-            return self.root(e.arg)
-        return self.call(ELEMENTWISE[e.func].latex, e.arg)
-
-    def root(self, arg: E.Expr) -> str:
-        return rf"\sqrt{{{self.print(arg, ADD)}}}"
+        function = ELEMENTWISE[e.func]
+        if function.latex_call:
+            return function.latex_call.format(self.print(e.arg, ADD))
+        return self.call(function.latex, e.arg)
 
     def _print_Diag(self, e):
         return self.call(r"\mathrm{Diag}", e.arg)
+
+    prime = "'"
+
+    def _print_Unspecified(self, e):
+        """``f_{1}'(x_{1})``: the function's name, a prime per derivative, its argument."""
+        return self.call(self.name(e.name) + self.prime * e.order, e.arg)
 
     def _print_Kron(self, e):
         return f"{self.print(e.left, HADAMARD + 1)}{self.otimes}{self.print(e.right, HADAMARD + 1)}"
@@ -299,6 +307,8 @@ class TextPrinter(LatexPrinter):
 
     def superscript(self, base, sup):
         inner = self.print(base, ATOM)
+        if "/" in sup:                     # (xᵀy)^(1/3): a fraction has no superscript digits
+            return f"{inner}^({sup.replace('-', self.minus)})"
         return inner + sup.translate(SUPERSCRIPT)
 
     def fraction(self, numerator, denominator):
@@ -312,8 +322,14 @@ class TextPrinter(LatexPrinter):
             return self.print(factors[0], context)
         return self.paren(self.product(factors))
 
-    def root(self, arg):
-        return self.call("sqrt", arg)
+    def _print_Apply(self, e):
+        function = ELEMENTWISE[e.func]
+        return (function.text or function.name + "({})").format(self.print(e.arg, ADD))
+
+    prime = "′"
+
+    def _print_Unspecified(self, e):
+        return f"{e.name}{self.prime * e.order}({self.print(e.arg, ADD)})"
 
     def call(self, name, arg):
         name = {r"\mathrm{softmax}_{\mathrm{rows}}": "softmax_rows"}.get(name, name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .expr import (
     Add, Apply, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
     ElementPower, HadamardDivide, Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
-    Kron, Softmax, SoftmaxRows, Symbol, Trace, Transpose, Vec, Zero, neg,
+    Kron, Softmax, SoftmaxRows, Symbol, Trace, Transpose, Unspecified, Vec, Zero, neg,
 )
 from .functions import ELEMENTWISE
 from .rule import Rule
@@ -41,6 +41,12 @@ def _power(e, d, ans):
 
 def _elementwise(e, d, ans):
     return ELEMENTWISE[e.func].differential(e.arg, ans, d(e.arg))
+
+
+def _unspecified(e, d, ans):
+    """``d f(u) = f′(u)∘du``; for a scalar argument the plain product ``f′(u) du``."""
+    derivative, du = Unspecified(e.name, e.arg, e.order + 1), d(e.arg)
+    return Mul((derivative, du)) if du.is_scalar else Hadamard(derivative, du)
 
 
 def _zero(e, d, ans):
@@ -125,6 +131,8 @@ DIFFERENTIALS = {
                      lambda e, d, ans: Frobenius(_inverse_transpose(e.arg), d(e.arg))),
     Apply:          (Rule("d f(A) = f′(A)∘dA (functions.py)", r"d f(A) = f'(A)\circ dA"),
                      _elementwise),
+    Unspecified:    (Rule("d f(u) = f′(u)∘du, f unspecified", r"d f(u) = f'(u)\circ du"),
+                     _unspecified),
     Diag:           (Rule("d Diag(a) = Diag(da)",          r"d\,\mathrm{Diag}(a) = \mathrm{Diag}(da)"),
                      lambda e, d, ans: Diag(d(e.arg))),
     DiagPart:       (Rule("d diag(A) = diag(dA)",          r"d\,\mathrm{diag}(A) = \mathrm{diag}(dA)"),

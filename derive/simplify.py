@@ -199,13 +199,22 @@ def _power(e: Power) -> Expr:
         return a
     if k == 0:
         return Number(1) if e.is_scalar else Identity(e.shape[0])
-    if isinstance(a, Power):
-        return _power(Power(a.arg, a.exponent * k))
-    if isinstance(a, Number):
+    if isinstance(a, Power) and _is_integer(k):      # (a²)^{1/2} is |a|, not a
+        return _power(Power(a.arg, _exact(a.exponent * k)))
+    if isinstance(a, Number) and (_is_integer(k) or (a.value ** k).is_Rational):
         return Number(a.value ** k)
     if isinstance(a, Transpose) and not a.is_scalar:
         return Transpose(Power(a.arg, k))
     return e
+
+
+def _is_integer(k) -> bool:
+    return isinstance(k, int) or bool(getattr(k, "is_Integer", False))
+
+
+def _exact(k):
+    """An exponent as the parser writes it: an int when whole, else a SymPy Rational."""
+    return int(k) if _is_integer(k) else sympy.Rational(k)
 
 
 def _hadamard(e: Hadamard) -> Expr:

@@ -23,6 +23,7 @@ from .errors import Notice, note
 from .expr import (SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol,
                    Transpose, Zero, walk)
 from .frobenius import move_left
+from .functions import notes as function_notes
 from .limits import bound, tick
 from .printer import differential_prefix, latex
 from .rule import Rule
@@ -58,6 +59,7 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
             warnings.append(note(_convention(w, symmetric)))
             g = simplify(Mul((Number(sympy.Rational(1, 2)), Add((g, Transpose(g)))))) if symmetric else g
         gradients.append(Gradient(w, factor(g), expand_sums(g), chain=chain))
+    warnings += [note(n) for n in function_notes([d.expr for d in chain.definitions])]
     return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
                       steps=tuple(steps), warnings=tuple(warnings),
                       options={"expand": expand, "symmetric_gradient": symmetric})
@@ -92,8 +94,9 @@ def reused(chain: Chain, varying: set) -> bool:
         return True
     users: dict = {}
     defined = {d.symbol.name for d in chain.definitions}
+    used = {n.name for d in chain.definitions for n in walk(d.expr) if isinstance(n, Symbol)}
     for definition in chain.definitions:
-        if aliased_vector(definition, defined) is not None:
+        if aliased_vector(definition, defined) is not None or _notation(definition, used):
             continue
         for name in {n.name for n in walk(definition.expr) if isinstance(n, Symbol)} & varying:
             users[name] = users.get(name, 0) + 1
@@ -119,18 +122,38 @@ def definition_lines(chain: Chain, varying: set):
         aliases[definition.expr] = definition.symbol
         shown, rules = rewrite_with_aliases(linear[vector.name], aliases)
         linear[vector.name] = shown
-        linear[definition.symbol.name] = simplify(Diag(_d(vector, varying)))
+        ell, _ = differentiate(definition.expr, lambda s: s.name in varying, definition.symbol)
+        linear[definition.symbol.name] = simplify(ell)
         lines.append(DefinitionLine(definition.symbol, definition.expr, vector, shown,
                                     definition.line, rules, is_alias=True))
     return lines, linear
 
 
-def aliased_vector(definition: Definition, linear: dict):
-    """``s`` when the definition is ``S = Diag(s)`` of an already defined ``s``."""
+def aliased_vector(definition: Definition, linear):
+    """``s`` when the definition is ``S = Diag(s)`` of an already defined ``s``; ``x_2`` when
+    it is ``F = Diag(f′(x_1))`` of a coefficient in ``dx_2``'s line (the latest such), whose
+    line then reads ``dx_2 = F dx_1``."""
     e = definition.expr
-    if isinstance(e, Diag) and isinstance(e.arg, Symbol) and e.arg.name in linear:
+    if not isinstance(e, Diag):
+        return None
+    if isinstance(e.arg, Symbol) and e.arg.name in linear:
         return e.arg
+    if isinstance(e.arg, Symbol) or not isinstance(linear, dict):
+        return None
+    for name in reversed(list(linear)):
+        if any(n == e.arg for n in walk(linear[name])):
+            return _symbol_of(linear[name], name)
     return None
+
+
+def _symbol_of(ell: Expr, name: str) -> Symbol:
+    """The variable ``name`` with the shape of its differential ``ell``."""
+    return Symbol(name, ell.shape)
+
+
+def _notation(definition: Definition, used: set) -> bool:
+    """``F = Diag(…)`` that no later line uses: notation for a line, not a use of its operands."""
+    return isinstance(definition.expr, Diag) and definition.symbol.name not in used
 
 
 def _d(symbol: Symbol, varying: set) -> Expr:

@@ -17,7 +17,7 @@ SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": 
             "|": r"\textbar{}", "-": "-{}"}      # -{}: no -- or --- ligature
 
 MATH = {"∘": r"\circ", "⊙": r"\odot", "⊗": r"\otimes", "⊘": r"\oslash", "⊕": r"\oplus",
-        "∂": r"\partial", "∇": r"\nabla", "−": "-", "→": r"\to", "⟹": r"\implies",
+        "∂": r"\partial", "∇": r"\nabla", "−": "-", "→": r"\to", "↦": r"\mapsto", "⟹": r"\implies",
         "⇒": r"\Rightarrow", "⟺": r"\iff", "≤": r"\le", "≥": r"\ge", "≠": r"\ne",
         "≈": r"\approx", "≡": r"\equiv", "∈": r"\in", "∑": r"\sum", "∏": r"\prod",
         "‖": r"\|", "⋅": r"\cdot", "∞": r"\infty", "√": r"\surd", "∀": r"\forall",
@@ -26,7 +26,7 @@ MATH = {"∘": r"\circ", "⊙": r"\odot", "⊗": r"\otimes", "⊘": r"\oslash", 
         "×": r"\times", "÷": r"\div", "±": r"\pm", "·": r"\cdot", "¬": r"\neg", "µ": r"\mu",
         "°": r"^\circ", "•": r"\bullet", "†": r"\dagger", "‡": r"\ddagger",
         "«": r"\ll", "»": r"\gg"}
-MATH.update({s: f"^{{{d}}}" for s, d in zip("⁰⁴⁵⁶⁷⁸⁹", "0456789")})
+MATH.update({s: f"^{{{d}}}" for s, d in zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")})
 MATH.update({s: f"_{{{d}}}" for s, d in zip("₀₁₂₃₄₅₆₇₈₉", "0123456789")})
 MATH.update({c: "\\" + name for c, name in UNICODE_GREEK.items()
              if name.islower() or name in LATEX_GREEK_CAPITALS})

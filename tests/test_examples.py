@@ -11,6 +11,7 @@ import pytest
 from derive.api import derive_file
 from derive.check import adjoint_values
 from derive.evaluate import evaluate, forward
+from derive.functions import stand_in_parameter
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -94,6 +95,14 @@ def residual(W, x, y):
     return {"W": ((1 - t * t) * (x + t - y)) @ x.T}
 
 
+def unspecified_layer(W, x, y):
+    """f checked as its stated stand-in u ↦ sin(cu) + u²/4, c the number the output states."""
+    c = stand_in_parameter("f")
+    z = W @ x
+    f, f_prime = np.sin(c * z) + z * z / 4, c * np.cos(c * z) + z / 2
+    return {"W": (f_prime * (f - y)) @ x.T}
+
+
 CLOSED_FORMS = {
     "backprop": backprop,
     "quadratic_form": lambda x, A: {"x": (A + A.T) @ x},
@@ -144,6 +153,10 @@ CLOSED_FORMS = {
     "vec_least_squares": lambda A, X, B, c: {
         "X": 2 * A.T @ (A @ X @ B - c.reshape(A.shape[0], B.shape[1], order="F")) @ B.T},
     "hadamard_residual": lambda A, X, B: {"X": 2 * A * (A * X - B)},
+    "sin_layer": lambda W, x: {"W": np.cos(W @ x) @ x.T},
+    "relu_layer": lambda W, x, y: {"W": ((W @ x > 0) * (np.maximum(W @ x, 0) - y)) @ x.T},
+    "cube_root": lambda x, y: {"x": (x.T @ y) ** (-2 / 3) / 3 * y + 0.5 / np.sqrt(x)},
+    "unspecified_layer": unspecified_layer,
     "det_xtax": lambda X, A: {"X": np.linalg.det(X.T @ A @ X)
                               * (A @ X @ inv(X.T @ A @ X) + A.T @ X @ inv(X.T @ A.T @ X))},
 }

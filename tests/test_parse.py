@@ -295,7 +295,7 @@ BAD = [
     ("E = a $ b", 1, 7, "unexpected character '$'"),
     ("W : \nE = 1", 1, 5, "expected a size"),
     ("x : 3\n5 = x", 2, 1, "unexpected '5'"),
-    ("E = x^a; wrt x", 1, 6, "after '^' write T, -1, -T or a whole number"),
+    ("E = x^a; wrt x", 1, 6, "after '^' write T, -1, -T or a number"),
     # shapes
     ("W : 5x4\nx : 5\nv = W x\nE = v'v\nwrt W", 3, 7, "W x: W is 5×4 but x has 5 rows"),
     ("A : 3x4\nb : 3\nE = 1'(A + b)1\nwrt A", 3, 10, "A + b: A is 3×4 but b is a vector of length 3"),
@@ -312,7 +312,7 @@ BAD = [
     # names and functions
     ("E = foo(x)\nwrt x", 1, 5, "unknown function foo"),
     ("M : 3x4\nE = 1'softmax(M)1\nwrt M", 2, 7, "softmax needs a column vector, but M is 3×4"),
-    ("x : 3\nE = 1'x.^T\nwrt x", 2, 8, "an elementwise power takes a whole number"),
+    ("x : 3\nE = 1'x.^T\nwrt x", 2, 8, "an elementwise power takes a number"),
     ("A : 3x4\nE = ||A||\nwrt A", 2, 5, "A is 3×4: write ||…||_F for its Frobenius norm"),
     ("a : 3\nb : 3\nE = ||a ||b|| a||\nwrt a", 3, 9,
      "these norm bars read two ways: norm(a) b norm(a), or norm(a norm(b) a)"),

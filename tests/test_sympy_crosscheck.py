@@ -14,8 +14,11 @@ correctly are here.  Skipped (measured with SymPy 1.14), and why:
 - ``diag_form``, ``diag_weights``: ``DiagMatrix`` inside a bilinear form raises RecursionError.
 - elementwise functions (``sigma``, ``tanh``, ``log``, ``exp`` applied to a matrix
   expression): ``backprop``, ``tanh_layer``, ``two_layer``, ``three_layer``, ``residual``,
-  ``logistic_regression``, ``log_sum``, ``log_sum_exp``, ``softmax_cross_entropy`` —
+  ``logistic_regression``, ``log_sum``, ``log_sum_exp``, ``softmax_cross_entropy``,
+  ``sin_layer``, ``relu_layer`` —
   SymPy's matrix ``diff`` does not give a matrix gradient for these.
+- ``cube_root``: a fractional power of a 1×1 matrix expression (as ``sqrt`` below), and
+  ``unspecified_layer``: an unspecified function has no SymPy matrix counterpart.
 - ``vector_norm``, ``frobenius_norm_plain``: ``sqrt`` of a 1×1 matrix expression raises
   ``TypeError: 'Half' object cannot be interpreted as an integer``.
 - ``logsumexp``, ``softmax_nll``, ``softplus_logistic``, ``sqrt_sum``, ``attention_head``
