@@ -204,6 +204,8 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "failures": failure_sentences(derivation),
         "rows": _rows(derivation),
         "warnings": [str(w) for w in derivation.warnings],
+        "notices": [{"kind": "Note" if getattr(w, "kind", "") == "note" else "Warning",
+                     "text": str(w)} for w in derivation.warnings],
         "explain": explain,
     }
 
