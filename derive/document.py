@@ -35,13 +35,15 @@ _FONT_FACE_SOURCE = re.compile(r"src:url\(fonts/([A-Za-z0-9_-]+)\.woff2\) format
 
 def standalone(derivation: Derivation, explain: bool = False) -> str:
     """A complete LaTeX article (amsmath only) for one derivation."""
-    return _template("standalone.tex.j2").render(section=section(derivation, explain=explain))
+    return _template("standalone.tex.j2").render(
+        section=section(derivation, explain=explain, fit=True))
 
 
 def notes(derivations, headings=None, title: str | None = None, explain: bool = False) -> str:
     """One LaTeX article with a table of contents and a section per derivation."""
     return _template("notes.tex.j2").render(title=title or NOTES_TITLE,
-                                           sections=_sections(derivations, headings, explain))
+                                           sections=_sections(derivations, headings, explain,
+                                                              fit=True))
 
 
 def html(derivations, headings=None, title: str | None = None, katex_url: str | None = None,
@@ -55,12 +57,15 @@ def html(derivations, headings=None, title: str | None = None, katex_url: str | 
         notes=notes, sections=sections, katex=katex_assets(katex_url, page_dir))
 
 
-def section(derivation: Derivation, heading: str | None = None, explain: bool = False) -> dict:
-    """``render.page`` in the documents' notation, plus a heading and the symbol table."""
+def section(derivation: Derivation, heading: str | None = None, explain: bool = False,
+            fit: bool = False) -> dict:
+    """``render.page`` in the documents' notation, plus a heading and the symbol table;
+    ``fit``: a formula wider than a PDF's line is shrunk to it (a page scrolls instead)."""
     print_ = printer.DocumentPrinter(printer.differential_prefix(derivation.chain)).doprint
     data = render.page(derivation, print_, explain=explain)
     data["heading"] = heading or _heading(derivation)
     data["symbols"] = symbols(derivation, print_)
+    data["fit"] = fit
     return data
 
 
@@ -134,9 +139,9 @@ def _template(name: str):
     return render._environment().get_template(name)
 
 
-def _sections(derivations, headings, explain: bool) -> list:
+def _sections(derivations, headings, explain: bool, fit: bool = False) -> list:
     headings = list(headings) if headings else [None] * len(derivations)
-    return [section(d, h, explain) for d, h in zip(derivations, headings)]
+    return [section(d, h, explain, fit) for d, h in zip(derivations, headings)]
 
 
 def _heading(derivation: Derivation) -> str:

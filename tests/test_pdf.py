@@ -185,11 +185,11 @@ def test_standalone_article_layout():
     text = document.standalone(d)
     assert text.startswith("\\documentclass") and text.rstrip().endswith("\\end{document}")
     assert "\\eqalign" not in text and "\\cr" not in text
-    assert re.findall(r"\\usepackage(?:\[.*?\])?\{(\w+)\}", text) == ["amsmath"]
+    assert re.findall(r"\\usepackage(?:\[.*?\])?\{(\w+)\}", text) == ["amsmath", "longtable", "graphicx"]
     assert text.count("\\newcommand{\\Diag}") == 1 and "\\Diag(s)" in text
     assert "(s - y)\\frob (s - y)" in text and "):(" not in text
     assert text.count("&&\\implies") == len(d.definitions)
-    assert "\\boxed{\\frac{\\partial E}{\\partial W} = " in text
+    assert "\\boxed{\\fit[0.9]{\\frac{\\partial E}{\\partial W} = " in text
     assert "$5\\times 4$ & matrix & input, differentiated" in text
     assert "Verification." in text and "seed 0" in text and VERIFIED in text
 
@@ -244,3 +244,39 @@ def test_notes_as_latex(tmp_path):
     text = out.read_text(encoding="utf-8")
     assert "\\tableofcontents" in text and text.count("\\section{") == 2
     assert "\\title{Week 3: \\ensuremath{\\sigma} \\& co}" in text
+
+
+# ---------------------------------------------------------------- nothing lost
+
+
+def _deep_chain(layers: int, wrt: str) -> str:
+    lines = ["x : 4", "y : 4"] + [f"W{l} : 4x4" for l in range(1, layers + 1)]
+    lines += [f"h{l} = tanh(W{l} {'x' if l == 1 else f'h{l - 1}'})" for l in range(1, layers + 1)]
+    return "\n".join(lines + [f"E = 1/2 (h{layers} - y):(h{layers} - y)", f"wrt {wrt}"]) + "\n"
+
+
+@pytest.mark.parametrize("layers, wrt", [(60, "*"), (20, "W1")], ids=["60 layers, every W",
+                                                                       "20 layers, one W"])
+def test_a_long_derivation_loses_nothing(tex, poppler, tmp_path, layers, wrt):
+    """Every definition, the objective, the last symbol rows and every gradient are in the
+    PDF's text; TeX reports no box more than 5 pt too wide and no page too full."""
+    chain = tmp_path / "deep.chain"
+    chain.write_text(_deep_chain(layers, wrt), encoding="utf-8")
+    out = tmp_path / "deep.pdf"
+    assert run("render", chain, "-o", out, "--keep-tex").exit_code == 0
+    source = tmp_path / "deep.tex"
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "-no-shell-escape", source.name],
+                   cwd=tmp_path, capture_output=True, timeout=120, check=True)
+    log = (tmp_path / "deep.log").read_text(encoding="latin-1")
+    too_wide = [float(p) for p in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide", log)]
+    assert [w for w in too_wide if w > 5] == [] and "Overfull \\vbox" not in log
+    text = subprocess.run(["pdftotext", str(out), "-"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    assert text.count("tanh") >= layers and f"objective, line {2 * layers + 3}" in text
+    assert f"defined, line {2 * layers + 2}" in text and VERIFIED in " ".join(text.split())
+    shown = {int(n) for n in re.findall(r"dh(\d+)", "".join(text.split()))}
+    assert shown >= set(range(1, layers + 1))
+
+
+def test_options_in_tex_keep_their_two_hyphens():
+    assert tex_escape("--symmetric-gradient") == "-{}-{}symmetric-{}gradient"
