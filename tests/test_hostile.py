@@ -148,3 +148,55 @@ def test_another_users_compiled_template_is_not_loaded(tmp_path):
         assert bucket.code is None
     finally:
         os.close(fd)
+
+
+# ---------------------------------------------------------------- -o and the kernel's rules
+
+OLD = b"the victim's file\n"
+
+
+@as_root
+def test_another_users_link_in_a_sticky_folder_is_not_followed(tmp_path):
+    """The measured attack: someone else's link in /tmp-like folder to the victim's file."""
+    victim = tmp_path / "victim.md"
+    victim.write_bytes(OLD)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    link = shared / "out.md"
+    link.symlink_to(victim)
+    os.lchown(link, OTHER, OTHER)
+    result = run("render", BACKPROP, "-o", link)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "another user's link in a shared sticky folder" in result.stderr
+    assert victim.read_bytes() == OLD and link.is_symlink()
+    assert sorted(os.listdir(shared)) == ["out.md"]
+    if Path("/proc/sys/fs/protected_symlinks").read_text().strip() == "1":   # as the shell
+        shell = subprocess.run(["sh", "-c", f"echo x > '{link}'"], capture_output=True)
+        assert shell.returncode != 0 and victim.read_bytes() == OLD
+
+
+def test_our_own_link_is_followed_and_its_target_replaced_whole(tmp_path):
+    target = tmp_path / "real" / "out.md"
+    target.parent.mkdir()
+    target.write_bytes(OLD)
+    target.chmod(0o640)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    link = shared / "out.md"
+    link.symlink_to(os.path.relpath(target, shared))          # relative, as people make them
+    assert run("render", BACKPROP, "-o", link).exit_code == 0
+    assert link.is_symlink() and target.read_bytes() == run("render", BACKPROP).stdout_bytes
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(target.parent)) == ["out.md"]
+
+
+def test_a_read_only_file_is_refused_not_replaced(tmp_path):
+    out = tmp_path / "out.md"
+    out.write_bytes(OLD)
+    out.chmod(0o444)
+    result = run("render", BACKPROP, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr == f"derive: cannot write {out}: it is read-only\n"
+    assert out.read_bytes() == OLD and os.listdir(tmp_path) == ["out.md"]
