@@ -200,3 +200,85 @@ def test_a_read_only_file_is_refused_not_replaced(tmp_path):
     assert result.exit_code == 2
     assert result.stderr == f"derive: cannot write {out}: it is read-only\n"
     assert out.read_bytes() == OLD and os.listdir(tmp_path) == ["out.md"]
+
+
+# ---------------------------------------------------------------- --template bounds
+
+TEMPLATE_ATTACKS = {   # body -> what the message says
+    "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}": "macros call one another more than",
+    "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+    "{% endfor %}{{ ns.s|length }}": "a string longer than",
+    "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+    "{% endfor %}": "a string or list longer than",
+    "{{ '%01000000000d' % 1 }}": "a field wider than",
+    "{{ '%0*d' % (1000000000, 1) }}": "a field wider than",
+    "{{ '%01000000000d'|format(1) }}": "a field wider than",
+    "{{ '{:01000000000d}'.format(1) }}": "a field wider than",
+    "{{ '{:{}}'.format(1, 1000000000) }}": "a field wider than",
+    "{{ 'x'.center(1000000000) }}": "a width of 1000000000",
+    "{{ 'x'|center(1000000000) }}": "a width of 1000000000",
+    "{{ 'x'|indent(1000000000, true) }}": "a width of 1000000000",
+    "{{ (9 ** 999) ** 999 }}": "an integer larger than",
+    "{% set ns = namespace(x=3) %}{% for i in range(100) %}{% set ns.x = ns.x * ns.x %}"
+    "{% endfor %}": "an integer larger than",
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}":
+        "the loops run more than",
+    "{% for a in [range(100000)] * 100 recursive %}{{ loop(a) if a is iterable }}{% endfor %}":
+        "the loops run more than",
+    "{% for i in range(100000) %}{{ 'a' * 1000 }}{% endfor %}": "the output is longer than",
+    "{{ ('a' * 1000000)|replace('a', 'a' * 1000000) }}": "MiB of memory",
+}
+
+
+def render_with(tmp_path, body: str):
+    template = tmp_path / "t.j2"
+    template.write_text(f"before {body} after\n", encoding="utf-8")
+    out = tmp_path / "out.txt"
+    return template, out, run("render", BACKPROP, "--template", template, "-o", out)
+
+
+@pytest.mark.parametrize("body", TEMPLATE_ATTACKS)
+def test_template_attacks_end_in_one_clear_error(body, tmp_path):
+    template, out, result = render_with(tmp_path, body)
+    assert result.exit_code == 2, result.output
+    where = f"{template}:1:" if "output" not in TEMPLATE_ATTACKS[body] else "derive:"
+    assert result.stderr.startswith(where) and "template error" in result.stderr
+    assert TEMPLATE_ATTACKS[body] in result.stderr
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_a_template_including_itself_is_an_error_not_a_traceback(tmp_path):
+    template, out, result = render_with(tmp_path, "{% include 't.j2' %}")
+    assert result.exit_code == 2 and "nests too deeply" in result.stderr
+    assert "Traceback" not in result.output and not out.exists()
+
+
+def test_the_template_bounds_leave_ordinary_templates_alone(tmp_path):
+    body = ("{% macro m(n) %}{% if n %}{{ n }}{{ m(n - 1) }}{% endif %}{% endmacro %}{{ m(3) }}"
+            "{% for i in range(3) %}{{ i ~ '-' }}{% endfor %} {{ '%5.2f' % 3 }} "
+            "{{ '{:>4}'.format(1) }} {{ 'x'|center(5) }} {{ '%d'|format(7) }} {{ 2 ** 64 }}"
+            "{% for a in [[1, [2]], [3]] recursive %}{{ loop(a) if a is iterable else a }}"
+            "{% endfor %}")
+    template, out, result = render_with(tmp_path, body)
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == ("before 3210-1-2-  3.00    1   x   7 18446744073709551616123"
+                               " after\n")
+
+
+def test_a_template_that_is_no_file_or_too_large_is_not_read(tmp_path):
+    fifo = tmp_path / "fifo.j2"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.j2"
+    big.write_bytes(b"a" * 1_000_001)
+    for template, message in (("/dev/zero", "not a regular file"), (fifo, "not a regular file"),
+                              (big, "larger than 1000000 bytes")):
+        done = command("render", BACKPROP, "--template", template, "--no-check", timeout=20)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.decode() == f"derive: cannot read template {template}: {message}" + (
+            ", the limit for a template\n" if "larger" in message else "\n")
+
+
+def test_an_included_file_too_large_is_refused(tmp_path):
+    (tmp_path / "big.j2").write_bytes(b"a" * 1_000_001)
+    template, out, result = render_with(tmp_path, "{% include 'big.j2' %}")
+    assert result.exit_code == 2 and "big.j2 is larger than 1000000 bytes" in result.stderr
