@@ -282,3 +282,118 @@ def test_an_included_file_too_large_is_refused(tmp_path):
     (tmp_path / "big.j2").write_bytes(b"a" * 1_000_001)
     template, out, result = render_with(tmp_path, "{% include 'big.j2' %}")
     assert result.exit_code == 2 and "big.j2 is larger than 1000000 bytes" in result.stderr
+
+
+# ---------------------------------------------------------------- no traceback, no hang
+
+
+def no_traceback(done) -> str:
+    stderr = done.stderr.decode() if isinstance(done.stderr, bytes) else done.stderr
+    assert "Traceback" not in stderr
+    return stderr
+
+
+def test_a_negative_seed_is_a_usage_error():
+    for args in (["check", BACKPROP], ["render", BACKPROP], ["notes", BACKPROP, "-o", "n.tex"]):
+        result = run(*args, "--seed", "-1")
+        assert result.exit_code == 2 and "-1 is not in the range x>=0" in result.stderr
+
+
+def test_a_closed_stdin_is_an_error_message():
+    done = command("render", "-", stdin=subprocess.DEVNULL, timeout=60,
+                   preexec_fn=lambda: os.close(0))
+    assert done.returncode == 2
+    assert no_traceback(done) == ("derive: cannot read standard input: it is closed "
+                                  "(give FILE or -e TEXT)\n")
+
+
+def test_a_full_disk_on_stdout_is_an_error_message():
+    for args in (["render", BACKPROP], ["check", BACKPROP]):
+        with open("/dev/full", "w") as full:
+            done = command(*args, stdout=full, stderr=subprocess.PIPE, capture_output=False)
+        assert done.returncode == 2
+        assert no_traceback(done) == ("derive: cannot write standard output: "
+                                      "No space left on device\n")
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_max_seconds_must_be_a_finite_number(value):
+    result = run("check", BACKPROP, "--max-seconds", value)
+    assert result.exit_code == 2 and "Invalid value for '--max-seconds'" in result.stderr
+
+
+def test_a_fifo_as_a_chain_file_does_not_block(tmp_path):
+    fifo = tmp_path / "a.chain"
+    os.mkfifo(fifo)
+    done = command("notes", fifo, "-o", tmp_path / "notes.tex", timeout=30)
+    assert done.returncode == 2 and "notes not written" in no_traceback(done)
+    done = command("check", "/dev/null", timeout=30)          # a device: refused unopened
+    assert done.returncode == 2
+    assert no_traceback(done) == ("derive: cannot read /dev/null: not a regular file "
+                                  "(give - to read standard input)\n")
+
+
+def test_a_pipe_as_a_chain_file_still_works():
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m derive check <(cat {BACKPROP})"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_ctrl_c_before_any_command_runs_exits_130(monkeypatch):
+    """click's own handling would say "Aborted!" and exit 1."""
+    import click
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(click.core.Context, "invoke", interrupt)
+    result = run("check", BACKPROP)
+    assert result.exit_code == 130 and result.stderr == "derive: interrupted\n"
+    monkeypatch.setattr(click.core.Command, "parse_args", interrupt)
+    result = run("check", BACKPROP)
+    assert result.exit_code == 130 and result.stderr == "derive: interrupted\n"
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.5])
+def test_ctrl_c_while_starting_up_exits_130(delay):
+    """The real process, interrupted while it imports click, SymPy and NumPy."""
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, "-m", "derive", "check", str(BACKPROP)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    if process.returncode == 0:
+        pytest.skip("finished before the signal")
+    if b"Traceback" in stderr and b"derive" not in stderr:
+        pytest.skip("interrupted in Python's own start-up (site), before derive's first line")
+    assert process.returncode == 130 and b"Traceback" not in stderr
+    assert stderr.endswith(b"derive: interrupted\n")
+
+
+ESCAPE = "\x1b]0;owned\x07\x1b[31m"
+
+
+def test_escape_sequences_in_file_names_reach_stderr_replaced(tmp_path):
+    missing = tmp_path / f"{ESCAPE}.chain"
+    result = run("check", missing)
+    assert result.exit_code == 2 and "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\ufffd]0;owned\ufffd\ufffd[31m.chain: no such file" in result.stderr
+    bad = tmp_path / f"{ESCAPE}bad.chain"
+    bad.write_text("W : 5x4\nx : 4\nv = foo(W x)\nE = v:v\nwrt W\n", encoding="utf-8")
+    for args in (["check", bad], ["notes", bad, "-o", tmp_path / "n.tex"]):
+        result = run(*args)
+        assert result.exit_code == 2 and "\x1b" not in result.stderr, args
+        assert "unknown function foo" in result.stderr
+
+
+def test_escape_sequences_in_warnings_and_click_errors_are_replaced(tmp_path):
+    chain = tmp_path / f"{ESCAPE}.chain"
+    chain.write_text("W : 2x3\nx : 3\nw_1 : 2\nv = W x\nE = v:v\nwrt W, w_1\n", encoding="utf-8")
+    result = run("check", chain)
+    assert "warning" in result.stderr and "\x1b" not in result.stderr
+    result = run(f"{ESCAPE}command")
+    assert result.exit_code == 2 and "\x1b" not in result.stderr
+    result = run("check", "--wrt", ESCAPE, BACKPROP)
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
