@@ -6,7 +6,8 @@ import os
 import stat
 from contextlib import contextmanager
 
-from .check import check as numeric_check
+from .check import assign_sizes, check as numeric_check
+from .cost import refuse_costly
 from .derivation import Derivation
 from .errors import DeriveError
 from .limits import Limits, applied, read_bounded
@@ -33,6 +34,7 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
         if strict:
             _refuse_warnings(derivation)
         if check:
+            refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
     return derivation
 

@@ -397,3 +397,35 @@ def test_escape_sequences_in_warnings_and_click_errors_are_replaced(tmp_path):
     assert result.exit_code == 2 and "\x1b" not in result.stderr
     result = run("check", "--wrt", ESCAPE, BACKPROP)
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+# ---------------------------------------------------------------- the check's cost, up front
+
+
+def test_a_check_that_would_pass_the_time_limit_is_refused_before_it_starts():
+    """Measured: ``--max-seconds 2`` ran 10-58 s on this chain."""
+    import time
+    start = time.monotonic()
+    result = run("check", "--max-seconds", "2", "-e", "X : 300x300; E = tr(X^100); wrt X")
+    assert time.monotonic() - start < 3
+    assert result.exit_code == 2 and "the numeric check would take about" in result.stderr
+    assert "--no-check skips it" in result.stderr
+    assert run("render", "--no-check", "-e", "X : 300x300; E = tr(X^100); wrt X").exit_code == 0
+
+
+def test_an_outer_product_too_large_to_build_is_refused():
+    """Measured: ``x : 20000; A = x x'`` built 3.2 GB matrices and ignored Ctrl-C for 5 s."""
+    import time
+    start = time.monotonic()
+    result = run("check", "-e", "x : 20000; A = x x'; E = 1'A 1; wrt x")
+    assert time.monotonic() - start < 3
+    assert result.exit_code == 2 and "would build a 20000×20000 array" in result.stderr
+    assert "<-e>:1:1:" in result.stderr
+
+
+def test_the_estimate_leaves_ordinary_checks_alone():
+    for text in ("W : 1000x1000; x : 1000; v = W x; s = sigma(v); E = s's; wrt W",
+                 "x : 1000; S = Diag(x); E = 1'S S x; wrt x",
+                 "X : 60x60; E = tr(X^50); wrt X"):
+        result = run("check", "-e", text)
+        assert result.exit_code == 0, (text, result.output)
