@@ -30,6 +30,8 @@ def refuse_costly(derivation, sizes) -> None:
     """Stop before the check when one of its arrays or its arithmetic is out of bounds."""
     limits = current()
     shapes: dict = {}
+    if _inputs_too_large(derivation.chain, sizes, shapes, limits.max_entries):
+        return                    # the check's own message names the input
     seconds = 0.0
     diagonal = _Diagonal(derivation)
     for expr, line in _evaluated(derivation):
@@ -49,6 +51,14 @@ def refuse_costly(derivation, sizes) -> None:
         _refuse(derivation, None, f"the numeric check would take about {seconds:.0f} s, more "
                 f"than the {left:.1f} s left of the time limit {raise_it('max_seconds')}; "
                 "--no-check skips it")
+
+
+def _inputs_too_large(chain, sizes, shapes, limit: int) -> bool:
+    entries = 0
+    for item in chain.inputs:
+        rows, cols = _shape(item.symbol, sizes, shapes)
+        entries += rows * cols
+    return bool(limit) and entries > limit
 
 
 def _evaluated(derivation):
