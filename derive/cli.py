@@ -38,6 +38,8 @@ def _say(text: str, nl: bool = True) -> None:
 def _print(text: str, nl: bool = True) -> None:
     """Output on stdout, flushed now so a full disk (``> /dev/full``) is an error message
     here, not a traceback at exit; a closed pipe (``| head``) is left to click."""
+    if sys.stdout is None:                                     # closed: >&-
+        raise DeriveError("cannot write standard output: it is closed (give -o FILE)")
     try:
         click.echo(text, nl=nl)
         sys.stdout.flush()

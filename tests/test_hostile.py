@@ -316,6 +316,14 @@ def test_a_full_disk_on_stdout_is_an_error_message():
                                       "No space left on device\n")
 
 
+def test_a_closed_stdout_is_an_error_message():
+    done = command("render", BACKPROP, stdout=None, stderr=subprocess.PIPE, capture_output=False,
+                   preexec_fn=lambda: os.close(1))
+    assert done.returncode == 2
+    assert no_traceback(done) == ("derive: cannot write standard output: it is closed "
+                                  "(give -o FILE)\n")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
 def test_max_seconds_must_be_a_finite_number(value):
     result = run("check", BACKPROP, "--max-seconds", value)
