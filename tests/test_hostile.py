@@ -376,6 +376,9 @@ def test_ctrl_c_while_starting_up_exits_130(delay):
         pytest.skip("finished before the signal")
     if b"Traceback" in stderr and b"derive" not in stderr:
         pytest.skip("interrupted in Python's own start-up (site), before derive's first line")
+    if process.returncode == -signal.SIGINT:      # during Python's own shutdown: the
+        assert b"Traceback" not in stderr         # default handler, which a shell shows as 130
+        return
     assert process.returncode == 130 and b"Traceback" not in stderr
     assert stderr.endswith(b"derive: interrupted\n")
 
