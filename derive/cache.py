@@ -95,6 +95,9 @@ def _open_private(name: str) -> tuple | None:
     try:
         for index, part in enumerate(parts):
             info = os.fstat(fd)
+            if not _shielded(info, info):     # nothing is created where others could swap it
+                os.close(fd)
+                return None
             if index >= mine:
                 _make(part, fd)
             child = os.open(part, _FOLDER, dir_fd=fd)

@@ -440,3 +440,11 @@ def test_the_estimate_leaves_ordinary_checks_alone():
                  "X : 60x60; E = tr(X^50); wrt X"):
         result = run("check", "-e", text)
         assert result.exit_code == 0, (text, result.output)
+
+
+def test_nothing_is_created_in_a_folder_others_can_write(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+    assert parse._cache_file() is False and os.listdir(shared) == []
