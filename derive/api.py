@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 from contextlib import contextmanager
 
-from .check import check as numeric_check
+from .check import assign_sizes, check as numeric_check
+from .cost import refuse_costly
 from .derivation import Derivation
 from .errors import DeriveError
 from .limits import Limits, applied, read_bounded
@@ -41,6 +43,7 @@ def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradi
         if strict:
             _refuse_warnings(derivation)
         if check:
+            refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
     return derivation
 
@@ -94,7 +97,7 @@ def display_name(path) -> str:
 def read_text(path) -> str:
     """A chain file's text, with unreadable files reported as input errors."""
     try:
-        with open(path, "rb") as stream:
+        with _open_chain(path) as stream:
             data = read_bounded(stream, str(path))
         return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except FileNotFoundError:
@@ -103,3 +106,26 @@ def read_text(path) -> str:
         raise DeriveError(f"cannot read {path}: not UTF-8 text") from None
     except OSError as exc:
         raise DeriveError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _open_chain(path):
+    """A regular file, or a pipe (``<(…)``), opened without blocking: a FIFO nobody writes
+    to reads as empty instead of waiting forever, and a device (``/dev/tty``) is refused
+    before it is opened."""
+    if not _readable_kind(os.stat(path).st_mode):
+        raise DeriveError(f"cannot read {path}: not a regular file (give - to read "
+                          "standard input)")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not _readable_kind(os.fstat(fd).st_mode):        # swapped since the stat
+            raise DeriveError(f"cannot read {path}: not a regular file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)     # a pipe's writer is waited for; none: end of file
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _readable_kind(mode: int) -> bool:
+    return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)

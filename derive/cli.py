@@ -1,6 +1,11 @@
 """The ``derive`` command: a thin click shell over the Python API (``derive.api``)."""
 from __future__ import annotations
 
+import errno
+import io
+import math
+import os
+import re
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +21,48 @@ DOCUMENTS = ("html", "pdf")          # always whole documents (as is latex with 
 NOTES_FORMATS = ("latex", "pdf", "html")
 FLAVORS = ("mse", "katex", "github")
 EXIT_INTERRUPTED = 130
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")   # all but \t and \n
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (escape sequences that would steer the terminal:
+    from a file name, a title, a name) and lone surrogates shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
+
+
+def _say(text: str, nl: bool = True) -> None:
+    """A message on stderr, made printable."""
+    click.echo(printable(text), err=True, nl=nl)
+
+
+def _print(text: str, nl: bool = True) -> None:
+    """Output on stdout, flushed now so a full disk (``> /dev/full``) is an error message
+    here, not a traceback at exit; a closed pipe (``| head``) is left to click."""
+    if sys.stdout is None:                                     # closed: >&-
+        raise DeriveError("cannot write standard output: it is closed (give -o FILE)")
+    try:
+        click.echo(text, nl=nl)
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            raise
+        _drop_stdout()
+        raise DeriveError(f"cannot write standard output: {exc.strerror or exc}") from None
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so the unwritten buffer cannot fail again at exit."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+
+
+def _interrupted():
+    _say("derive: interrupted")
+    sys.exit(EXIT_INTERRUPTED)
 
 
 @contextmanager
@@ -24,11 +71,44 @@ def _edge():
     try:
         yield
     except DeriveError as err:
-        click.echo(err.format(), err=True)
+        _say(err.format())
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
-        click.echo("derive: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        _interrupted()
+
+
+class _Command(click.Group):
+    """The ``derive`` group: Ctrl-C is exit 130 at every stage (click's own handling makes
+    an early one "Aborted!" and exit 1), and click's messages are made printable too."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as err:
+            shown = io.StringIO()
+            err.show(file=shown)
+            _say(shown.getvalue(), nl=False)
+            sys.exit(err.exit_code)
+        except click.Abort:            # end of input at a prompt (derive has none)
+            _say("Aborted!")
+            sys.exit(1)
+        except KeyboardInterrupt:
+            _interrupted()
+        sys.exit(code if isinstance(code, int) else 0)    # click.Exit's code (--help: 0)
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            _interrupted()
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted()
 
 
 def _source(file, expr) -> tuple:
@@ -44,6 +124,9 @@ def _source(file, expr) -> tuple:
             return read_bounded(stdin, "standard input").decode("utf-8"), "<stdin>"
         except UnicodeDecodeError:
             raise DeriveError("cannot read standard input: not UTF-8 text") from None
+        except (RuntimeError, OSError, ValueError, AttributeError):    # closed: <&-
+            raise DeriveError("cannot read standard input: it is closed (give FILE or "
+                              "-e TEXT)") from None
     from .api import display_name, read_text
     return read_text(file), display_name(file)
 
@@ -113,7 +196,7 @@ def _emit(rendered: str, output, fmt, keep_tex=False) -> None:
         from .pdf import write_pdf
         write_pdf(rendered, output, keep_tex=keep_tex)
     elif output is None:
-        click.echo(rendered, nl=False)
+        _print(rendered, nl=False)
     else:
         write_atomically(output, rendered)
 
@@ -121,9 +204,9 @@ def _emit(rendered: str, output, fmt, keep_tex=False) -> None:
 def _report_failure(derivation) -> None:
     """A failed check: the derivation with failing lines marked, then what failed, on stderr."""
     from . import render
-    click.echo(render.to_verdict(derivation), err=True, nl=False)
+    _say(render.to_verdict(derivation), nl=False)
     for sentence in render.failure_sentences(derivation):
-        click.echo(sentence, err=True)
+        _say(sentence)
 
 
 def _warn(derivation) -> None:
@@ -131,8 +214,8 @@ def _warn(derivation) -> None:
     from .api import warnings_of
     name = derivation.chain.source.name if derivation.chain.source else "derive"
     for warning in warnings_of(derivation):
-        click.echo(warning.format(name) if hasattr(warning, "format") else
-                   f"derive: warning: {warning}", err=True)
+        _say(warning.format(name) if hasattr(warning, "format") else
+             f"derive: warning: {warning}")
 
 
 strict_option = click.option("--strict", is_flag=True,
@@ -143,11 +226,20 @@ input_options = [
     click.option("-e", "--expr", "expr", metavar="TEXT",
                  help="The chain inline (';' separates statements)."),
     click.option("--wrt", metavar="A,B", help="Variables to differentiate with respect to."),
-    click.option("--seed", type=int, default=0, show_default=True,
-                 help="Seed of the random point of the numeric check."),
+    click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                 help="Seed of the random point of the numeric check (0 or more)."),
 ]
+
+
+def _finite(ctx, param, value):
+    """``--max-seconds nan`` (or inf) would never stop anything: refused."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds (0: no limit)")
+    return value
+
+
 max_seconds_option = click.option(
-    "--max-seconds", type=click.FloatRange(min=0), metavar="S",
+    "--max-seconds", type=click.FloatRange(min=0), metavar="S", callback=_finite,
     help="Stop with exit 2 after S seconds (default 60, or DERIVE_MAX_SECONDS; 0: no limit).")
 
 
@@ -165,7 +257,7 @@ def with_input(command):
     return strict_option(max_seconds_option(command))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="derive")
 def main():
     """Turn a declared chain of matrix definitions into a verified derivation by differentials."""
@@ -234,10 +326,10 @@ def check(file, expr, wrt, seed, max_seconds, strict, symmetric_gradient):
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed,
                                 symmetric_gradient=symmetric_gradient, strict=strict)
         _warn(derivation)
-        click.echo(renderer.to_verdict(derivation), nl=False)
+        _print(printable(renderer.to_verdict(derivation)), nl=False)
         if not derivation.check.ok:
             for sentence in renderer.failure_sentences(derivation):
-                click.echo(sentence, err=True)
+                _say(sentence)
             sys.exit(EXIT_CHECK_FAILED)
 
 
@@ -258,7 +350,7 @@ def _derive_all(files, seed, strict=False) -> list:
         try:
             derivation = api.derive_file(path, seed=seed, strict=strict)
         except DeriveError as err:
-            click.echo(err.format(), err=True)
+            _say(err.format())
             failed.append(path)
             code = min(code, err.exit_code)
             continue
@@ -278,8 +370,8 @@ def _derive_all(files, seed, strict=False) -> list:
               help="notes.pdf, notes.tex or notes.html (written atomically).")
 @click.option("-t", "--to", "to", metavar="FORMAT", help="latex, pdf or html (default: from -o).")
 @click.option("--title", help="The title of the notes.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the random point of the numeric checks.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the random point of the numeric checks (0 or more).")
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--keep-tex", is_flag=True, help="With PDF output: keep the .tex next to it.")
 @click.option("--katex-url", metavar="URL",

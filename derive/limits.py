@@ -120,6 +120,12 @@ def tick(source=None, line: int | None = None) -> None:
                       source if line else None, line, 1 if line else None)
 
 
+def seconds_left() -> float:
+    """Seconds until the run's deadline (inf without one)."""
+    budget = _ACTIVE.get()
+    return math.inf if budget is None else budget.deadline - time.monotonic()
+
+
 def read_bounded(stream, name: str) -> bytes:
     """The bytes of ``stream`` (a file, standard input), refused beyond ``max_bytes``
     without reading further: ``/dev/zero`` must not fill the memory."""

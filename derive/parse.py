@@ -23,7 +23,7 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
 
 from .chain import Chain, Definition, Input
 from .bars import AmbiguousBars, NormBars, StrayBar
-from .cache import private_cache_dir
+from .cache import private_cache_file
 from .errors import DeriveError, Notice, Source
 from .expr import (Add, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
                    Identity, Inverse, Mul, Norm, Number, Ones, Power,
@@ -89,12 +89,11 @@ _BARS = NormBars()     # the post-lexer reads the text around each bar (one pars
 
 
 def _cache_file():
-    """The parse tables' pickle, in this user's private cache folder (else no cache)."""
-    folder = private_cache_dir()
-    if folder is None:
-        return False
+    """The parse tables' pickle, in this user's private cache folder (else no cache);
+    ``derive.cache`` checks every folder on the way and the file itself on descriptors."""
     version = f"lark{lark.__version__}-py{sys.version_info[0]}.{sys.version_info[1]}"
-    return str(folder / f"grammar-{version}.pickle")   # lark checks the grammar's hash inside
+    path = private_cache_file(f"grammar-{version}.pickle")   # lark checks the grammar's hash
+    return path if path is not None else False
 
 
 def _syntax_tree(text: str, source: Source) -> Tree:
