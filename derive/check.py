@@ -172,7 +172,8 @@ def _direction(derivation, w, values, rng):
     """A random direction for ``w``; symmetric when its gradient is the symmetric-subspace one
     (``sym(G) : dW = G : dW`` holds only for symmetric dW)."""
     d = rng.normal(size=dense(values[w.name]).shape)
-    if derivation.options.get("symmetric_gradient") and w.props & {"symmetric", "spd"} and d.shape[0] == d.shape[1]:
+    structured = w.props & {"symmetric", "spd"}
+    if derivation.options.get("symmetric_gradient") and structured and d.shape[0] == d.shape[1]:
         d = (d + d.T) / 2
     return d
 

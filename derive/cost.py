@@ -151,7 +151,7 @@ def _product_flops(shapes) -> float:
 
     def sweep(order):
         (rows, cols), cost = order[0], 0
-        for r, c in order[1:]:
+        for _, c in order[1:]:
             cost += rows * cols * c
             cols = c
         return cost

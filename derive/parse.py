@@ -674,7 +674,8 @@ class _Reader:
                                 f"{self.sizes.show_shape(term.shape)}", op)
             terms.append(term)
             signs.append(op.type == "PLUS")
-        make = lambda *ts: _add(t if plus else _negate(t) for t, plus in zip(ts, signs))
+        def make(*ts):
+            return _add(t if plus else _negate(t) for t, plus in zip(ts, signs))
         return self.draft(make, terms, shape, node)
 
     def read_product(self, node: Tree) -> _Draft:

@@ -16,8 +16,8 @@ import sympy
 
 from .expr import (
     Add, Diag, DiagPart, Expr, Frobenius, Hadamard, Kron,
-    HadamardDivide, Identity, Inverse, Mul, Number, Ones, Power, Trace, Transpose, Zero, contains_differential, is_symmetric, scalar_groups, walk,
-    Unvec, Vec,
+    HadamardDivide, Identity, Inverse, Mul, Number, Ones, Power, Trace, Transpose, Zero,
+    contains_differential, is_symmetric, scalar_groups, walk, Unvec, Vec,
 )
 
 
@@ -557,7 +557,7 @@ def _common_coefficient(e: Add) -> Expr | None:
     if any(abs(k) != abs(c) for k, _, _ in split):
         c = sympy.Integer(1)
     common = {}
-    for base, k in split[0][1].items():
+    for base in split[0][1]:
         ks = [powers.get(base, 0) for _, powers, _ in split]
         if all(j > 0 for j in ks) or all(j < 0 for j in ks):
             common[base] = min(ks, key=abs)

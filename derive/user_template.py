@@ -160,7 +160,7 @@ def _check_percent(text: str) -> None:
 
 
 def _check_format(text: str) -> None:
-    for _, field, spec, _ in Formatter().parse(text):
+    for _, _field, spec, _ in Formatter().parse(text):
         if spec and ("{" in spec or any(int(n) > MAX_WIDTH for n in _NUMBER.findall(spec))):
             raise SecurityError(f"a field wider than {MAX_WIDTH} characters "
                                 f"(or one set by an argument) in {text[:40]!r}")
