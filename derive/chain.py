@@ -36,6 +36,10 @@ class Chain:
     title: str | None = None
     source: Source | None = None
     wrt_line: int = 0     # line of the ``wrt`` statement (0: from --wrt)
+    # what the LaTeX front end read besides the chain (README: The input language, LaTeX)
+    warnings: tuple = ()      # sentences, each naming file:line:col: skipped formulas, …
+    claims: tuple = ()        # (objective name, wrt name, Expr or None, line, column)
+    alternatives: tuple = ()  # (defined name, Expr, line, column): J = A = B gives B
 
     @property
     def objective(self) -> Definition:

@@ -375,9 +375,11 @@ class _Reader:
         here_line = _position(here)[0]
         return f"at column {token.column}" if token.line == here_line else f"on line {token.line}"
 
-    def chain(self, wrt) -> Chain:
-        tree = _syntax_tree(self.text, self.source)
-        statements = tree.children
+    def chain(self, wrt, statements: list | None = None) -> Chain:
+        """The Chain of this text, or of ``statements`` (decl, defn and wrt trees that another
+        front end, ``latex_input``, built with tokens placed in this text)."""
+        if statements is None:
+            statements = _syntax_tree(self.text, self.source).children
         if not statements:
             raise self.fail("the chain is empty: declare inputs and define an objective", (1, 1))
         for statement in statements:
