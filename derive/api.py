@@ -6,37 +6,48 @@ import os
 from contextlib import contextmanager
 
 from .check import check as numeric_check
+from .check import check_alternatives
 from .derivation import Derivation
 from .errors import DeriveError
 from .limits import Limits, applied, read_bounded
-from .parse import parse_chain
+from .latex_input import read_chain
 from .sweep import build
 
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
            seed: int = 0, expand: bool = False, limits: Limits | None = None,
-           symmetric_gradient: bool = False) -> Derivation:
+           symmetric_gradient: bool = False, language: str | None = None) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
+
+    ``language`` is ``"chain"``, ``"latex"`` or None: LaTeX when the text has a ``$`` or a
+    backslash. What the LaTeX reader skipped is in ``derivation.chain.warnings``.
 
     A failed numeric check is not an exception: it is recorded in ``derivation.check``
     (``.ok`` is False, ``.failures`` names the lines), so callers can still show it.
     ``limits`` bounds sizes and time (default: ``Limits`` with ``DERIVE_MAX_…`` variables).
     """
     with applied(limits), _resources():
-        chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
+        chain = read_chain(text, source_name, list(wrt) if wrt else None, language)
         derivation = build(chain, expand=expand, symmetric=symmetric_gradient)
         if check:
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
+        if check and chain.alternatives:
+            derivation = dataclasses.replace(
+                derivation, warnings=derivation.warnings + tuple(check_alternatives(chain, seed)))
     return derivation
 
 
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
                 seed: int = 0, expand: bool = False, limits: Limits | None = None,
-                symmetric_gradient: bool = False) -> Derivation:
-    """``derive`` on the UTF-8 text of ``path``; errors cite the path as given."""
+                symmetric_gradient: bool = False, language: str | None = None) -> Derivation:
+    """``derive`` on the UTF-8 text of ``path``; errors cite the path as given. A ``.tex``
+    file is LaTeX."""
+    if language is None and str(path).lower().endswith(".tex"):
+        language = "latex"
     with applied(limits):
         return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
-                      check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient)
+                      check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
+                      language=language)
 
 
 @contextmanager

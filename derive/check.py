@@ -474,3 +474,40 @@ def _localise(gradients, f, linear, linear_floor, inputs, direction, joint, line
         note = f"joint error {joint:.3g}; ∂{objective}/∂{g.wrt.name} alone {err:.3g}"
         verdicts.append(LineVerdict("gradient", i, line, err if any_alone else joint, ok, note))
     return verdicts
+
+
+# ---------------------------------------------------------------- further forms
+
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def check_alternatives(chain, seed: int = 0) -> list:
+    """A sentence for every further form the asker wrote (``J = A = B``: B), compared with
+    the first at one random point: the derivation uses the first, so a form that does not
+    agree must be said, not dropped."""
+    if not chain.alternatives:
+        return []
+    rng = np.random.default_rng(seed)
+    sizes = assign_sizes(chain)
+    for attempt in range(MAX_TRIES):
+        point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
+        try:
+            with np.errstate(all="ignore"):
+                return [_compare_form(chain, alternative, forward(chain, point, sizes), sizes, k, seed)
+                        for k, alternative in enumerate(chain.alternatives)]
+        except DomainError:
+            continue
+    return [f"line {line}: the further forms of {name} could not be checked: every random "
+            "point left a function's domain" for name, _, line, _ in chain.alternatives[:1]]
+
+
+def _compare_form(chain, alternative, values, sizes, index, seed=0) -> str:
+    name, expr, line, _column = alternative
+    earlier = sum(1 for other in chain.alternatives[:index] if other[0] == name)
+    ordinal = ORDINALS[min(earlier + 1, len(ORDINALS) - 1)]
+    error = relative_error(values[name], evaluate(expr, values, sizes=sizes))
+    if error <= TOLERANCE:
+        return f"line {line}: the {ordinal} form of {name} agrees with the first (checked at a random point)"
+    return (f"line {line}: the {ordinal} form of {name} does not agree with the first: relative "
+            f"difference {error:.2g} at a random point (seed {seed}); derive uses the first")

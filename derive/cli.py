@@ -48,6 +48,22 @@ def _source(file, expr) -> tuple:
     return read_text(file), display_name(file)
 
 
+def _language(language, file):
+    """``-f``, else LaTeX for a ``.tex`` file, else None (the text decides)."""
+    if language is None and file not in (None, "-") and str(file).lower().endswith(".tex"):
+        return "latex"
+    return language
+
+
+def _warn(derivation) -> None:
+    """What the LaTeX reader skipped, and what it found of the further forms, on stderr."""
+    for sentence in derivation.chain.warnings:
+        click.echo(f"derive: warning: {sentence}", err=True)
+    for sentence in derivation.warnings:
+        if " form of " in sentence:
+            click.echo(f"derive: {sentence}", err=True)
+
+
 def _wrt(value):
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
@@ -124,6 +140,9 @@ input_options = [
     click.option("--wrt", metavar="A,B", help="Variables to differentiate with respect to."),
     click.option("--seed", type=int, default=0, show_default=True,
                  help="Seed of the random point of the numeric check."),
+    click.option("-f", "--from", "language", type=click.Choice(["chain", "latex"]),
+                 help="Input language (default: latex for a .tex file or a text with $ or a "
+                      "backslash, else chain)."),
 ]
 max_seconds_option = click.option(
     "--max-seconds", type=click.FloatRange(min=0), metavar="S",
@@ -171,7 +190,7 @@ def main():
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
               help="Render with this Jinja2 template (sandboxed) instead of a built-in one.")
-def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_check,
+def render(file, expr, wrt, seed, language, max_seconds, to, flavor, output, expand, no_check,
            symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
     """Render the derivation of FILE (or - for stdin, or -e TEXT)."""
     from . import api
@@ -183,7 +202,9 @@ def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_ch
         _check_document_options(fmt, output, standalone, keep_tex, katex_url)
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, check=not no_check,
-                                seed=seed, expand=expand, symmetric_gradient=symmetric_gradient)
+                                seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
+                                language=_language(language, file))
+        _warn(derivation)
         if derivation.check is not None and not derivation.check.ok:
             _report_failure(derivation)
             sys.exit(EXIT_CHECK_FAILED)
@@ -201,14 +222,16 @@ def render(file, expr, wrt, seed, max_seconds, to, flavor, output, expand, no_ch
 @click.option("--symmetric-gradient", is_flag=True,
               help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
                    "unstructured gradient G.")
-def check(file, expr, wrt, seed, max_seconds, symmetric_gradient):
+def check(file, expr, wrt, seed, language, max_seconds, symmetric_gradient):
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not."""
     from . import api
     from . import render as renderer
     with _edge(), _limited(max_seconds):
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed,
-                                symmetric_gradient=symmetric_gradient)
+                                symmetric_gradient=symmetric_gradient,
+                                language=_language(language, file))
+        _warn(derivation)
         click.echo(renderer.to_verdict(derivation), nl=False)
         if not derivation.check.ok:
             for sentence in renderer.failure_sentences(derivation):

@@ -824,19 +824,19 @@ class _Assembly:
     # ------------------------------------------------ statements
 
     def statements(self) -> list:
-        """decl, defn and wrt trees in the order ``parse._Reader`` wants, the objective last."""
+        """decl, defn and wrt trees in the order ``parse._Reader`` wants, the objective last;
+        further forms go just before the objective, where every name they use is defined."""
         decls = self.merged_declarations()
         definitions = self.with_objective()
-        statements = list(decls)
+        statements = list(decls) + [Tree("defn", [name, rhs]) for name, rhs, _ in definitions[:-1]]
         self.alternatives = []
-        for index, (name, rhs, more) in enumerate(definitions):
+        for name, rhs, more in definitions:
             for k, (side, formula) in enumerate(more, 2):
-                hidden = _tok("NAME", f"{name}\u2032{k}", name)
+                hidden = _tok("NAME", f"{name}\u2032{k}", _first(side))
                 statements.append(Tree("defn", [hidden, side]))
-                self.alternatives.append((str(name), str(hidden), k, formula))
-            statements.append(Tree("defn", [name, rhs]))
+        statements.append(Tree("defn", definitions[-1][:2]) if definitions else [])
         statements.extend(self.wrt_statements())
-        return statements
+        return [s for s in statements if s]
 
     def merged_declarations(self) -> list:
         """Chain-syntax lines win over LaTeX declarations of the same name; a declared name
@@ -885,10 +885,22 @@ class _Assembly:
             raise DeriveError(f"{objective} is differentiated but never defined: write its "
                               f"definition, {objective} = …", self.document.source,
                               request.line, request.column)
+        return self.reordered(definitions, index)
+
+    def reordered(self, definitions: list, index: int) -> list:
+        """The objective moved last; a definition written after it stays unless it uses it."""
+        objective = definitions[index]
+        kept, dropped = [], {str(objective[0])}
         for later in definitions[index + 1:]:
-            self.document.warn(later[0].line, later[0].column,
-                               f"{later[0]} is defined after the objective {objective}: ignored")
-        return definitions[:index + 1]
+            used = {str(t) for t in later[1].scan_values(lambda v: isinstance(v, Token))}
+            if used & dropped:
+                dropped.add(str(later[0]))
+                self.document.warn(later[0].line, later[0].column,
+                                   f"{later[0]} is defined after the objective {objective[0]} "
+                                   "and uses it: ignored")
+            else:
+                kept.append(later)
+        return definitions[:index] + kept + [objective]
 
     def fresh_name(self) -> str:
         used = {str(d[0]) for d in self.definitions} | set(self.document.declared) | {
