@@ -697,6 +697,7 @@ class _Assembly:
         self.requests: list = []
         self.claims: list = []
         self.lone: list = []               # (tree, formula) of lone expressions
+        self.differentials: list = []      # (line, column) of formulas with differentials
 
     def warn(self, formula: _Formula, sentence: str) -> None:
         self.document.warn(formula.line, formula.column, sentence)
@@ -712,12 +713,17 @@ class _Assembly:
                                    claims=tuple(self.claims))
 
     def mentions(self) -> None:
-        if self.document.mentions:
-            places = ", ".join(f"{line}:{column}" for line, column in self.document.mentions[:8])
-            more = "…" if len(self.document.mentions) > 8 else ""
-            self.document.warnings.append(
-                f"{self.document.source.name}: formulas that only name something "
-                f"(at {places}{more}) were read as mentions, not statements")
+        """One sentence each for the formulas skipped in bulk: mentions and differentials."""
+        for places, what in ((self.document.mentions, "only name something, read as mentions"),
+                             (self.differentials, "are differentials or adjoints (derive "
+                                                  "writes those itself), skipped")):
+            if places:
+                shown = ", ".join(f"{line}:{column}" for line, column in places[:8])
+                more = ", …" if len(places) > 8 else ""
+                count = "1 formula" if len(places) == 1 else f"{len(places)} formulas"
+                self.document.warnings.append(
+                    f"{self.document.source.name}:{places[0][0]}:{places[0][1]}: {count} "
+                    f"(at {shown}{more}) {what}")
 
     # ------------------------------------------------ classification
 
@@ -742,9 +748,13 @@ class _Assembly:
         if _is(head, "derivative", "applied"):
             return self.request(head, sides[1:], formula)
         if any(_has_differential(s) for s in sides):
-            self.warn(formula, "skipped a differential (derive writes those itself)")
+            self.differentials.append((formula.line, formula.column))
             return
         name, arguments = _defined_name(head)
+        if name is not None and "_bar" in str(name) and \
+                any(str(d[0]) == str(name).replace("_bar", "", 1) for d in self.definitions):
+            self.differentials.append((formula.line, formula.column))   # derive's adjoint z̄
+            return
         if name is None:
             self.warn(formula, "skipped a formula that is not a definition: its left side is "
                                "not a name")
@@ -756,7 +766,7 @@ class _Assembly:
         if _is(side, "derivative", "applied"):
             return self.request(side, [], formula)
         if _has_differential(side):
-            self.warn(formula, "skipped a differential (derive writes those itself)")
+            self.differentials.append((formula.line, formula.column))
         elif _is(side, "name", "number", "reals", "tuple"):
             self.document.mentions.append((formula.line, formula.column))
         else:
