@@ -167,7 +167,8 @@ class _Positions:
 
 
 def _math_spans(text: str, source: Source) -> list:
-    """(start, end) of every formula's body; an unclosed delimiter is an error at its opening."""
+    """(opening, body start, body end, closing end) of every formula; an unclosed delimiter is
+    an error at its opening."""
     spans, position = [], 0
     positions = _Positions(text)
     while True:
@@ -188,7 +189,7 @@ def _math_spans(text: str, source: Source) -> list:
             line, column = positions.at(match.start())
             raise DeriveError(f"{opener} opens a formula that is never closed", source,
                               line, column)
-        spans.append((match.end(), end.start()))
+        spans.append((match.start(), match.end(), end.start(), end.end()))
         position = end.end()
 
 
@@ -262,24 +263,25 @@ class _Document:
         spans = _math_spans(self.text, self.source)
         self.read_prose(spans)
         formulas = []
-        for start, end in spans:
+        for _, start, end, _ in spans:
             formulas.extend(self.formulas(start, end))
         return _Assembly(self, formulas).chain(wrt)
 
     def read_prose(self, spans) -> None:
-        """Lines outside math that are chain-syntax declarations or ``wrt`` lines."""
-        covered = [False] * (len(self.positions.starts) + 1)
-        for start, end in spans:
-            first, last = self.positions.at(max(start - 1, 0))[0], self.positions.at(end)[0]
-            for line in range(first, last + 1):
-                covered[line] = True
-        for number, start in enumerate(self.positions.starts, 1):
-            if covered[number]:
-                continue
-            line = self.source.line(number)
-            statement = self.chain_statement(line)
-            if statement is not None:
-                self.chain_statements.append(self.positions.shift(statement, start))
+        """Pieces of lines outside math that are chain-syntax declarations or ``wrt`` lines
+        (``x_0 : 4``, ``wrt W_1``): what the user adds to what the question left out."""
+        gaps, position = [], 0
+        for opening, _, _, closing in spans:
+            gaps.append((position, opening))
+            position = closing
+        gaps.append((position, len(self.text)))
+        for start, end in gaps:
+            offset = start
+            for piece in self.text[start:end].split("\n"):
+                statement = self.chain_statement(piece)
+                if statement is not None:
+                    self.chain_statements.append(self.positions.shift(statement, offset))
+                offset += len(piece) + 1
 
     def chain_statement(self, line: str):
         """The decl or wrt tree of a prose line, or None: prose that looks like a declaration
@@ -708,6 +710,7 @@ class _Assembly:
         self.mentions()
         statements = self.statements()
         reader = _LatexReader(self.document.text, self.document.source)
+        reader.skipped = self.document.warnings
         chain = reader.read(statements, wrt)
         return dataclasses.replace(chain, warnings=tuple(self.document.warnings),
                                    claims=tuple(self.claims))
@@ -988,7 +991,8 @@ class _LatexReader(_Reader):
     def read(self, statements: list, wrt) -> Chain:
         if not any(s.data == "defn" for s in statements):
             raise DeriveError("no definition found in the LaTeX: write the objective as "
-                              "$E = …$ (or a request such as $\\nabla_X \\mathrm{tr}(AX)$)",
+                              "$E = …$ (or a request such as $\\nabla_X \\mathrm{tr}(AX)$)"
+                              + "".join(f"\n  note: {w}" for w in self.skipped[:5]),
                               self.source, 1, 1)
         hidden = {str(s.children[0]) for s in statements
                   if s.data == "defn" and "\u2032" in str(s.children[0])}
