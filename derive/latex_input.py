@@ -278,9 +278,11 @@ class _Document:
         for start, end in gaps:
             offset = start
             for piece in self.text[start:end].split("\n"):
-                statement = self.chain_statement(piece)
+                core = piece.strip(" \t.,;")            # "… $E = x'x$. wrt x."
+                statement = self.chain_statement(core)
                 if statement is not None:
-                    self.chain_statements.append(self.positions.shift(statement, offset))
+                    self.chain_statements.append(
+                        self.positions.shift(statement, offset + piece.find(core)))
                 offset += len(piece) + 1
 
     def chain_statement(self, line: str):
@@ -536,7 +538,8 @@ def _postfix_value(raw: str) -> str:
     if raw in ("'", "ᵀ"):
         return raw
     body = raw[1:].strip().removeprefix("{").removesuffix("}")
-    body = re.sub(r"\\(?:mathsf|mathrm|rm|text|mathit)\s*\{\s*(\w)\s*\}", r"\1", body)
+    body = re.sub(r"\\(?:mathsf|mathrm|rm|text|mathit)\s*(?:\{\s*(\w)\s*\}|(\w))",
+                  lambda m: m.group(1) or m.group(2), body)
     body = re.sub(r"\\(?:top|intercal|prime)(?![A-Za-z])|⊤", "T", body)
     body = re.sub(r"\\(?:circ|odot)(?![A-Za-z])", "∘", body)
     return "^{" + "".join(body.split()) + "}"
@@ -879,7 +882,7 @@ class _Assembly:
                 self.warn(formula, "skipped an expression that is neither a definition nor a "
                                    "request")
         if not objectives:
-            return definitions
+            return self.reordered(definitions, _sink(definitions)) if definitions else definitions
         objective = objectives[-1]
         named = [o if isinstance(o, str) else None for o in objectives]
         if len({n for n in named if n is not None}) > 1:
@@ -952,6 +955,16 @@ def _defined_name(head) -> tuple:
     return None, []
 
 
+def _sink(definitions: list) -> int:
+    """The objective when nothing names it: the last definition no other one uses (a question
+    often defines its notation, ``where Y = A − xxᵀ``, after the objective)."""
+    used = {str(t) for _, rhs, more in definitions
+            for tree in [rhs] + [side for side, _ in more]
+            for t in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NAME")}
+    unused = [i for i, d in enumerate(definitions) if str(d[0]) not in used]
+    return unused[-1] if unused else len(definitions) - 1
+
+
 def _derivative_parts(raw: str) -> tuple:
     """``\\frac{\\partial E}{\\partial W}`` → (``E``, ``W``) as written."""
     match = re.fullmatch(r"\\[dt]?frac\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)"
@@ -979,7 +992,7 @@ def _size_tree(token: Token, document: _Document) -> Tree:
     dims = [d.strip() for d in re.split(r"\\times|×|\\cross|,|(?<=\w)\s*x\s*(?=\w)", body)]
     if not all(re.fullmatch(r"[0-9]+|[A-Za-z]", d) for d in dims) or len(dims) > 2:
         raise document.fail(f"cannot read the size {body.strip()!r}: write \\mathbb{{R}}^{{n\\times m}}",
-                            token.start_pos + match.start())
+                            token.start_pos + match.start(2 if match.group(2) is not None else 3))
     kids = [_tok("NUMBER" if d.isdigit() else "NAME", d, token) for d in dims]
     return Tree("vector_size" if len(kids) == 1 else "matrix_size", kids)
 
