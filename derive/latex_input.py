@@ -72,6 +72,11 @@ _CLOSERS = {"BAR_CLOSE": "BAR_OPEN", "DET_CLOSE": "DET_OPEN"}
 _WRAPPERS = re.compile(r"\\begin\s*\{\s*\w+\*?\s*\}(\{[^{}]*\})?|\\end\s*\{\s*\w+\*?\s*\}|"
                        r"\\eqalign(no)?\s*\{|\\label\s*\{[^{}]*\}|\\tag\*?\s*\{[^{}]*\}|"
                        r"\\(nonumber|notag)(?![A-Za-z])")
+_PROSE_IN_MATH = re.compile(r"\\(?:text|mbox|textrm|mathrm|hbox)\s*\{([^{}]*)\}")
+PROSE_WORDS = {"and", "where", "with", "for", "if", "then", "or", "given", "s.t.", "st", "so",
+               "i.e.", "e.g.", "when", "while", "let", "since", "hence", "thus", "also"}
+_WRT_BEFORE = re.compile(r"(?:respect\s+to|w\.\s*r\.\s*t\.?|\bwrt|\bover)\s*(?:the\s+\w+\s+)?$",
+                         re.IGNORECASE)
 _ROW_BREAK = re.compile(r"\\\\(\s*\[[^\]]*\])?|\\cr(?![A-Za-z])")
 _TRAILING = re.compile(r"(\s|[.,;]|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\s*\{\s*[.,;]?\s*\})*$")
 
@@ -194,13 +199,22 @@ def _math_spans(text: str, source: Source) -> list:
 
 
 def _blank(text: str) -> str:
-    """Wrappers (``\\begin{aligned}``, ``\\eqalign{``, labels) as spaces: offsets stay put."""
+    """Wrappers (``\\begin{aligned}``, ``\\eqalign{``, labels) as spaces, and prose inside math
+    (``\\text{ and }``) as a comma, which separates formulas: offsets stay put."""
     text = _WRAPPERS.sub(lambda m: " " * len(m.group(0)), text)
+    text = _PROSE_IN_MATH.sub(lambda m: "," + " " * (len(m.group(0)) - 1)
+                              if _is_prose(m.group(1)) else m.group(0), text)
     if re.search(r"\\eqalign", text) is None and text.rstrip().endswith("}") and \
             text.count("}") > text.count("{"):
         cut = text.rstrip()
         text = cut[:-1] + " " + text[len(cut):]      # the brace that closed \eqalign{
     return text
+
+
+def _is_prose(words: str) -> bool:
+    """``\\text{ and }``, ``\\text{for all }``: words, not a name such as ``\\text{loss}``."""
+    words = words.strip()
+    return not words or " " in words or words.lower() in PROSE_WORDS
 
 
 def _rows(text: str, start: int, end: int) -> list:
@@ -703,6 +717,7 @@ class _Assembly:
         self.claims: list = []
         self.lone: list = []               # (tree, formula) of lone expressions
         self.differentials: list = []      # (line, column) of formulas with differentials
+        self.prose_wrt: list = []          # NAME tokens of "with respect to $X$"
 
     def warn(self, formula: _Formula, sentence: str) -> None:
         self.document.warn(formula.line, formula.column, sentence)
@@ -773,10 +788,18 @@ class _Assembly:
             return self.request(side, [], formula)
         if _has_differential(side):
             self.differentials.append((formula.line, formula.column))
+        elif _is(side, "name") and self.says_wrt(side):
+            self.prose_wrt.append(side.children[0])          # "with respect to $X$"
         elif _is(side, "name", "number", "reals", "tuple"):
             self.document.mentions.append((formula.line, formula.column))
         else:
             self.lone.append((side, formula))
+
+    def says_wrt(self, side: Tree) -> bool:
+        """Does the prose just before this ``$X$`` say "with respect to" (or w.r.t.)?"""
+        start = _first(side).start_pos
+        before = self.document.text[max(0, start - 40):start].rstrip(" $(\\[")
+        return _WRT_BEFORE.search(before) is not None
 
     def define(self, name: Token, rhs, more: list, formula) -> None:
         for existing in self.definitions:
@@ -806,14 +829,19 @@ class _Assembly:
         else:
             bottom = _operator_variable(str(token))
             objective = head.children[1]
-        variable = self.sub_expression(bottom, token)
-        if not _is(variable, "name"):
-            raise self.document.fail("differentiate with respect to a variable: "
-                                     "\\frac{\\partial E}{\\partial W}", token.start_pos)
-        wrt_token = variable.children[0]
-        if _is(objective, "name"):
-            objective = str(objective.children[0])
-        self.requests.append(_Request(objective, [wrt_token], formula.line, formula.column, token))
+        name, arguments = _applied_name(objective)
+        if bottom.strip():
+            variable = self.sub_expression(bottom, token)
+            if not _is(variable, "name"):
+                raise self.document.fail("differentiate with respect to a variable: "
+                                         "\\frac{\\partial E}{\\partial W}", token.start_pos)
+            arguments = [variable.children[0]]
+        elif not arguments:              # \nabla f without the variable
+            raise self.document.fail("write the variable: \\nabla_X f or \\nabla f(X)",
+                                     token.start_pos)
+        objective = str(name) if name is not None else objective
+        wrt_token = arguments[0]
+        self.requests.append(_Request(objective, arguments, formula.line, formula.column, token))
         if rest:
             name = objective if isinstance(objective, str) else "the objective"
             self.claims.append((name, str(wrt_token), None, formula.line, formula.column))
@@ -935,7 +963,7 @@ class _Assembly:
         written = [t for t in self.document.chain_statements if t.data == "wrt"]
         if written:
             return written
-        requested = [token for r in self.requests for token in r.wrt]
+        requested = [token for r in self.requests for token in r.wrt] or self.prose_wrt
         if requested:
             return [Tree("wrt", requested)]
         if self.natural_wrt:
@@ -952,6 +980,16 @@ def _defined_name(head) -> tuple:
         return head.children[0].children[0], [head.children[1].children[1].children[0]]
     if _is(head, "call") and all(_is(a, "name") for a in head.children[2:-1]):
         return head.children[0], [a.children[0] for a in head.children[2:-1]]
+    return None, []
+
+
+def _applied_name(tree) -> tuple:
+    """(name, argument tokens) of an objective written ``f`` or ``f(X)``, else (None, [])."""
+    if _is(tree, "name"):
+        return tree.children[0], []
+    if _is(tree, "product") and len(tree.children) == 2 and _is(tree.children[0], "name") \
+            and _is(tree.children[1], "paren") and _is(tree.children[1].children[1], "name"):
+        return tree.children[0].children[0], [tree.children[1].children[1].children[0]]
     return None, []
 
 
@@ -1015,3 +1053,11 @@ class _LatexReader(_Reader):
                              for d in chain.definitions
                              for name in [d.symbol.name] if name in hidden)
         return dataclasses.replace(chain, definitions=kept, alternatives=alternatives)
+
+    def function(self, name: str, operand, token, node):
+        """Where sizes decide what LaTeX leaves open: ``\\operatorname{diag}(x)`` of a vector is
+        the diagonal matrix ``Diag(x)`` (``diag(X)`` of a square matrix stays its diagonal)."""
+        if name == "diag" and self.sizes.value(operand.shape[1]) == 1 and \
+                self.sizes.value(operand.shape[0]) != 1:
+            name = "Diag"
+        return super().function(name, operand, token, node)
