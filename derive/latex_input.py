@@ -367,7 +367,7 @@ class _Document:
         formulas, current, rels = [], [sides[0]], []
         for relation, side in zip(relations, sides[1:]):
             rels.append(relation)
-            if _is(side, "tuple") and str(relation) not in MEMBERSHIP:
+            if _is(side, "tuple"):
                 *ends, starts = side.children
                 current.append(ends[0] if len(ends) == 1 else Tree("tuple", ends))
                 formulas.append(self.made(current, rels, offset))

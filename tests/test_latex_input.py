@@ -281,3 +281,40 @@ def test_random_latex_never_raises_anything_but_derive_error():
             parse_latex(text)
         except DeriveError as error:
             assert error.format()
+
+
+# ---------------------------------------------------------------- forum phrasing
+
+
+@pytest.mark.parametrize("latex, chain", [
+    (r"Let $f(x) = \|Ax - b\|_2^2$. Find $\nabla f(x)$.", "f = ||A x - b||^2\nwrt x"),
+    (r"Let $A \in \Bbb R^{n\times n}$, $f(X) = \operatorname{tr}(X^TAX)$. What is $\nabla_X f(X)$?",
+     "A : n x n\nf = tr(X' A X)\nwrt X"),
+    (r"Compute the derivative of $\text{tr}(X^TAX)$ with respect to $X$.", "f = tr(X' A X)\nwrt X"),
+    (r"Find the gradient of $\log\det(X)$ w.r.t. $X$.", "f = logdet(X)\nwrt X"),
+    (r"$g = \|x\|^2 \text{ and } f = x^T A x$, find $\nabla_x f$", "g = ||x||^2\nf = x' A x\nwrt x"),
+    (r"$E = \mathbf{1}^T \operatorname{diag}(x)\, y + \mathbf{1}^T\mathrm{diag}(X)$ wrt x",
+     "E = 1' Diag(x) y + 1' diag(X)\nwrt x"),
+    (r"$\frac{\partial \operatorname{tr}(AXB)}{\partial X}$", "f = tr(A X B)\nwrt X"),
+])
+def test_forum_phrasing(latex, chain):
+    same(latex, chain)
+
+
+def test_the_readme_example_derives():
+    readme = (__import__("pathlib").Path(__file__).parent.parent / "README.md").read_text()
+    block = readme.split("### Pasted LaTeX", 1)[1].split("```\n", 2)[1]
+    derivation = api.derive(block)
+    assert derivation.check.ok and [w.name for w in derivation.chain.wrt] == ["W"]
+
+
+@pytest.mark.parametrize("latex, chain", [
+    (r"x \in \R^3, E = \ell^2 x^Tx + \varepsilon\, x^Tx", "x : 3\nE = ell^2 x'x + epsilon x'x"),
+    (r"x \in ℝ^3, E = \vec{x}^T x + \Vert x \Vert + ||x||", "x : 3\nE = x'x + ||x|| + ||x||"),
+    (r"E = \mathrm{tr}\,X^TAX + \mathbf{1}^T\ln(x) + \mathbf{1}^T X^{\circ 2}\mathbf{1}",
+     "E = tr(X' A X) + 1'log(x) + 1' X.^2 1"),
+    (r"E = \mathbf{1}^T\mathrm{softmax}_{\mathrm{rows}}(X)\mathbf{1} + W_{\text{out}}:X",
+     "E = 1' softmax_rows(X) 1 + W_out:X"),
+])
+def test_more_spellings(latex, chain):
+    same(f"${latex}$\nwrt *", chain + "\nwrt *")
