@@ -24,7 +24,8 @@ from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, Unex
 from .cache import private_cache_dir
 from .chain import Chain
 from .errors import DeriveError, Source
-from .parse import IMPLIES, _Reader, _syntax_tree, parse_chain
+from .limits import tick
+from .parse import _CONTROL, IMPLIES, _check_size, _Reader, _syntax_tree, parse_chain
 
 # ---------------------------------------------------------------- tables
 
@@ -99,6 +100,11 @@ def read_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = Non
 def parse_latex(text: str, source_name: str = "<-e>", wrt: list[str] | None = None) -> Chain:
     """Read pasted LaTeX; a mistake in a formula it must read is a DeriveError placed in ``text``."""
     source = Source(text, source_name)
+    _check_size(text, source)
+    control = _CONTROL.search(text)
+    if control:
+        line, column = _Positions(text).at(control.start())
+        raise DeriveError(f"unexpected character {control.group()!r}", source, line, column)
     try:
         return _Document(text, source).chain(wrt)
     except RecursionError:
@@ -334,6 +340,7 @@ class _Document:
 
     def formula(self, row: _Row):
         """A row parsed; unreadable rows are errors when they define or declare, else skipped."""
+        tick(self.source, self.positions.at(row.start)[0])
         text = row.text
         leading = len(text) - len(text.lstrip(" \t\n&"))
         body = text[leading:]
@@ -1035,6 +1042,15 @@ def _size_tree(token: Token, document: _Document) -> Tree:
     return Tree("vector_size" if len(kids) == 1 else "matrix_size", kids)
 
 
+_NOT_IN_EXPRESSIONS = {
+    "reals": "a set such as \\mathbb{R}^n belongs in a declaration, X \\in \\mathbb{R}^{n\\times m}",
+    "tuple": "a list a, b is not an expression",
+    "partial": "a differential is not read in an expression (derive writes differentials itself)",
+    "derivative": "a derivative is a request of its own line, not part of an expression",
+    "applied": "a derivative is a request of its own line, not part of an expression",
+}
+
+
 class _LatexReader(_Reader):
     """``parse._Reader`` fed statement trees instead of text; further forms of a definition
     ride along as hidden definitions just before it and come back as ``Chain.alternatives``."""
@@ -1053,6 +1069,12 @@ class _LatexReader(_Reader):
                              for d in chain.definitions
                              for name in [d.symbol.name] if name in hidden)
         return dataclasses.replace(chain, definitions=kept, alternatives=alternatives)
+
+    def expr(self, node: Tree):
+        """Nodes only a formula's top level may hold, met inside an expression: an error there."""
+        if node.data in _NOT_IN_EXPRESSIONS:
+            raise self.fail(_NOT_IN_EXPRESSIONS[node.data], node)
+        return super().expr(node)
 
     def function(self, name: str, operand, token, node):
         """Where sizes decide what LaTeX leaves open: ``\\operatorname{diag}(x)`` of a vector is
