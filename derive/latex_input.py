@@ -13,13 +13,19 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import functools
+import itertools
 import re
 import sys
 from dataclasses import dataclass
 
 import lark
 from lark import Lark, Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
+from lark.exceptions import (
+    LarkError,
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+)
 
 from .cache import private_cache_dir
 from .chain import Chain
@@ -43,9 +49,7 @@ FUNCTION_WORDS = {
 GREEK_VARIANTS = {"varepsilon": "epsilon", "vartheta": "theta", "varphi": "phi", "varpi": "pi",
                   "varrho": "rho", "varsigma": "sigma"}
 UNICODE_GREEK = dict(zip("αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ",
-                         ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi "
-                          "pi rho sigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi "
-                          "Pi Sigma Upsilon Phi Psi Omega").split()))
+                         ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"]))
 GREEK_LETTERS = {v: k for k, v in UNICODE_GREEK.items()}
 # decorations that only style a letter (bold, italic, an arrow): x and \mathbf{x} are one name
 STYLES = {"mathbf", "boldsymbol", "bm", "textbf", "mathbfit", "mathit", "mathsf", "mathcal",
@@ -441,7 +445,7 @@ def _name_parts(raw: str) -> tuple:
         if raw.startswith("{") and raw.endswith("}"):
             raw = raw[1:-1].strip()
             continue
-        match = re.fullmatch(r"\\([A-Za-z]+)\s*(.*)", raw, re.S)
+        match = re.fullmatch(r"\\([A-Za-z]+)\s*(.*)", raw, re.DOTALL)
         if match is None or match.group(1) not in STYLES | set(ACCENTS):
             break
         if match.group(1) in ACCENTS:
@@ -500,11 +504,11 @@ def _unreadable_message(text: str, position: int, error) -> str:
             if hint:
                 return f"{word} is not supported ({hint})"
             return f"{word} is not supported here"
-        return f"unexpected {text[position]!r}"
+        return f"unexpected '{text[position]}'"
     token = getattr(error, "token", None)
     if token is None or token.type == "$END":
         return "the formula ends too early (a bracket or an argument is missing)"
-    return f"unexpected {str(token)!r}"
+    return f"unexpected '{token}'"
 
 
 # ---------------------------------------------------------------- LaTeX rules → chain rules
@@ -696,7 +700,7 @@ def _has_differential(tree) -> bool:
             return True
         if node.data == "product":
             factors = node.children
-            for left, right in zip(factors, factors[1:]):
+            for left, right in itertools.pairwise(factors):
                 if _is(left, "name") and str(left.children[0]) == "d" and isinstance(right, Tree):
                     return True
     return False
@@ -1014,7 +1018,7 @@ def _derivative_parts(raw: str) -> tuple:
     """``\\frac{\\partial E}{\\partial W}`` → (``E``, ``W``) as written."""
     match = re.fullmatch(r"\\[dt]?frac\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)"
                          r"(.*)\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
-                         raw, re.S)
+                         raw, re.DOTALL)
     return match.group(1), match.group(2)
 
 
@@ -1024,7 +1028,7 @@ def _operator_variable(raw: str) -> str:
         body = raw[len("\\nabla"):].strip().removeprefix("_").strip()
         return body[1:-1] if body.startswith("{") else body
     return re.fullmatch(r".*\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
-                     raw, re.S).group(1)
+                     raw, re.DOTALL).group(1)
 
 
 def _size_tree(token: Token, document: _Document) -> Tree:
