@@ -69,6 +69,9 @@ UNSUPPORTED_HINTS = {
     r"\int": "an integral", r"\max": "max", r"\min": "min", r"\mathbb": "a blackboard letter",
     r"\mathbb{E}": "an expectation", r"\lim": "a limit", r"\partial": "a partial derivative",
 }
+# the formulas of derive's own notation sentence ("where $(:)$ denotes …"): pasted back, quiet
+DERIVE_NOTATION = {"(:)", r"(\circ)", r"A:B=\operatorname{tr}(A^{T}B)", r"A:B=\mathrm{tr}(A^TB)",
+                   r"A:B={\rmtr}(A^TB)", r"\barz", r"\partialE/\partialz", "z"}
 FRESH_OBJECTIVES = ("f", "E", "L", "J", "F", "g")
 
 _DELIMITERS = re.compile(r"\\\$|\$\$|\$|\\\[|\\\(|\\begin\s*\{\s*(align|aligned|equation|gather|"
@@ -288,7 +291,8 @@ class _Document:
         self.read_prose(spans)
         formulas = []
         for _, start, end, _ in spans:
-            formulas.extend(self.formulas(start, end))
+            if "".join(self.text[start:end].split()).strip("`") not in DERIVE_NOTATION:
+                formulas.extend(self.formulas(start, end))
         return _Assembly(self, formulas).chain(wrt)
 
     def read_prose(self, spans) -> None:
@@ -698,11 +702,11 @@ def _has_differential(tree) -> bool:
     for node in tree.iter_subtrees():
         if node.data in ("partial", "derivative", "applied"):
             return True
-        if node.data == "product":
-            factors = node.children
-            for left, right in itertools.pairwise(factors):
-                if _is(left, "name") and str(left.children[0]) == "d" and isinstance(right, Tree):
-                    return True
+    tokens = list(tree.scan_values(lambda v: isinstance(v, Token)))
+    for left, right in itertools.pairwise(tokens):      # d juxtaposed with what follows it
+        if left.type == "NAME" and str(left) == "d" and right.type in ("NAME", "LPAR") \
+                and left.end_pos <= right.start_pos:
+            return True
     return False
 
 

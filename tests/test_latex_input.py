@@ -214,7 +214,7 @@ def test_unreadable_formulas_outside_definitions_are_warnings_naming_the_place()
 
 
 def test_a_formula_that_is_not_a_definition_is_reported():
-    read = parse_latex("$E = x^Tx$ and $A:B = \\mathrm{tr}(A^TB)$ wrt x")
+    read = parse_latex("$E = x^Tx$ and $A:B = \\mathrm{tr}(B^TA)$ wrt x")
     assert read.warnings == ("<-e>:1:17: skipped a formula that is not a definition: its left "
                              "side is not a name",)
 
@@ -318,3 +318,11 @@ def test_the_readme_example_derives():
 ])
 def test_more_spellings(latex, chain):
     same(f"${latex}$\nwrt *", chain + "\nwrt *")
+
+
+def test_derive_s_own_notation_sentence_is_read_quietly():
+    derivation = api.derive_file(__import__("pathlib").Path(__file__).parent.parent
+                                 / "examples" / "backprop.chain")
+    read = parse_latex("W : 5x4\nx : 4\ny : 5\n" + derivation.to_latex())
+    assert not [w for w in read.warnings if "denotes" in w or "not a definition" in w
+                or "skipped a formula" in w or "\\implies" in w]
