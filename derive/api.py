@@ -6,7 +6,7 @@ import os
 from contextlib import contextmanager
 
 from .check import check as numeric_check
-from .check import check_alternatives
+from .check import check_alternatives, check_claims
 from .derivation import Derivation
 from .errors import DeriveError
 from .limits import Limits, applied, read_bounded
@@ -31,9 +31,9 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
         derivation = build(chain, expand=expand, symmetric=symmetric_gradient)
         if check:
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
-        if check and chain.alternatives:
-            derivation = dataclasses.replace(
-                derivation, warnings=derivation.warnings + tuple(check_alternatives(chain, seed)))
+        if check and (chain.alternatives or chain.claims):
+            found = check_alternatives(chain, seed) + check_claims(derivation, seed)
+            derivation = dataclasses.replace(derivation, warnings=derivation.warnings + tuple(found))
     return derivation
 
 

@@ -511,3 +511,41 @@ def _compare_form(chain, alternative, values, sizes, index, seed=0) -> str:
         return f"line {line}: the {ordinal} form of {name} agrees with the first (checked at a random point)"
     return (f"line {line}: the {ordinal} form of {name} does not agree with the first: relative "
             f"difference {error:.2g} at a random point (seed {seed}); derive uses the first")
+
+
+def check_claims(derivation, seed: int = 0) -> list:
+    """A sentence for every claimed gradient (``∂E/∂W = G`` in pasted LaTeX), compared with
+    derive's own at one random point."""
+    chain = derivation.chain
+    claims = [c for c in chain.claims if c[2] is not None]
+    if not claims:
+        return []
+    rng = np.random.default_rng(seed)
+    sizes = assign_sizes(chain)
+    gradients = {g.wrt.name: g for g in derivation.gradients}
+    for attempt in range(MAX_TRIES):
+        point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
+        try:
+            with np.errstate(all="ignore"):
+                values = forward(chain, point, sizes)
+                values.update(adjoint_values(derivation, values, sizes))
+                return [_compare_claim(claim, gradients[claim[1]], values, sizes, seed)
+                        for claim in claims]
+        except DomainError:
+            continue
+    return [f"line {claims[0][3]}: the claims could not be checked: every random point left a "
+            "function's domain"]
+
+
+def _compare_claim(claim, gradient, values, sizes, seed) -> str:
+    name, wrt, expr, line, _column = claim
+    what = f"line {line}: the claim ∂{name}/∂{wrt} = …"
+    if expr.shape != gradient.wrt.shape:
+        return (f"{what} does not agree with derive's gradient: it is {_shape_text(expr.shape)}, "
+                f"but {wrt} is {_shape_text(gradient.wrt.shape)}")
+    error = relative_error(evaluate(gradient.expr, values, None, sizes),
+                           evaluate(expr, values, None, sizes))
+    if error <= TOLERANCE:
+        return f"{what} agrees with derive's gradient (checked at a random point)"
+    return (f"{what} does not agree with derive's gradient: relative difference {error:.2g} "
+            f"at a random point (seed {seed})")

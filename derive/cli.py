@@ -60,7 +60,7 @@ def _warn(derivation) -> None:
     for sentence in derivation.chain.warnings:
         click.echo(f"derive: warning: {sentence}", err=True)
     for sentence in derivation.warnings:
-        if " form of " in sentence:
+        if " form of " in sentence or "the claim" in sentence:
             click.echo(f"derive: {sentence}", err=True)
 
 

@@ -745,8 +745,53 @@ class _Assembly:
         reader = _LatexReader(self.document.text, self.document.source)
         reader.skipped = self.document.warnings
         chain = reader.read(statements, wrt)
-        return dataclasses.replace(chain, warnings=tuple(self.document.warnings),
-                                   claims=tuple(self.claims))
+        claims = self.read_claims(statements, wrt, chain)
+        return dataclasses.replace(chain, warnings=tuple(self.document.warnings), claims=claims)
+
+    def read_claims(self, statements: list, wrt, chain: Chain) -> tuple:
+        """Each claimed gradient as an expression over the chain's names, read by a second
+        reading with the claims as hidden definitions before the objective (so a claim that
+        cannot be read never stops the derivation), else None and the reason, warned."""
+        known = {i.symbol.name for i in chain.inputs} | {d.symbol.name for d in chain.definitions}
+        wrt_names = {w.name for w in chain.wrt}
+        out, readable = {}, []
+        for k, (name, wrt_token, tree, formula) in enumerate(self.claims):
+            strange = sorted({str(t) for t in tree.scan_values(
+                lambda v: isinstance(v, Token) and v.type == "NAME")} - known - {"I"})
+            reason = (f"it uses {', '.join(strange)}, not a variable of the chain" if strange
+                      else f"{wrt_token} is not differentiated" if str(wrt_token) not in wrt_names
+                      else None)
+            if reason:
+                self.warn(formula, f"claim ∂{name}/∂{wrt_token} = … not checked: {reason}")
+                out[k] = None
+            else:
+                readable.append(k)
+        exprs = {k: self.claim_expression(statements, wrt, k, chain) for k in readable}
+        return tuple((name, str(wrt_token), exprs.get(k), formula.line, formula.column)
+                     for k, (name, wrt_token, _, formula) in enumerate(self.claims))
+
+    def claim_expression(self, statements: list, wrt, k: int, chain: Chain):
+        """One claim read as a hidden definition before the objective, in a reading of its
+        own; None (warned) if it cannot be read or would change the chain's sizes."""
+        name, wrt_token, tree, formula = self.claims[k]
+        hidden = Tree("defn", [_tok("NAME", f"claim\u2033{k}", _first(tree)), tree])
+        last = max(i for i, s in enumerate(statements) if s.data == "defn")
+        reader = _LatexReader(self.document.text, self.document.source)
+        reader.skipped = []
+        what = f"claim ∂{name}/∂{wrt_token} = …"
+        try:
+            reread = reader.read(statements[:last] + [hidden] + statements[last:], wrt)
+        except DeriveError as error:
+            self.warn(formula, f"{what} does not agree with derive's reading of the chain: "
+                               f"{error.line}:{error.column}: {error.message}")
+            return None
+        shapes = {i.symbol.name: i.symbol.shape for i in reread.inputs}
+        changed = [i.symbol.name for i in chain.inputs if shapes.get(i.symbol.name) != i.symbol.shape]
+        if changed or len(chain.inputs) != len(reread.inputs):
+            self.warn(formula, f"{what} does not agree with derive's reading of the chain: it "
+                               f"is well formed only if {', '.join(changed) or 'the inputs'} had other sizes")
+            return None
+        return reread.claims[0][1]
 
     def mentions(self) -> None:
         """One sentence each for the formulas skipped in bulk: mentions and differentials."""
@@ -859,9 +904,7 @@ class _Assembly:
         self.requests.append(_Request(objective, arguments, formula.line, formula.column, token))
         if rest:
             name = objective if isinstance(objective, str) else "the objective"
-            self.claims.append((name, str(wrt_token), None, formula.line, formula.column))
-            self.warn(formula, f"claim ∂{name}/∂{wrt_token} = … not checked yet "
-                               "(derive derives the gradient itself)")
+            self.claims.append((name, wrt_token, rest[0], formula))
 
     def sub_expression(self, text: str, at: Token):
         """A piece of a ``\\frac{\\partial …}{\\partial …}``, parsed where it was written."""
@@ -1059,6 +1102,9 @@ _NOT_IN_EXPRESSIONS = {
 }
 
 
+_HIDDEN = re.compile("[\u2032\u2033]")   # J′2: a further form of J; claim″0: a claimed gradient
+
+
 class _LatexReader(_Reader):
     """``parse._Reader`` fed statement trees instead of text; further forms of a definition
     ride along as hidden definitions just before it and come back as ``Chain.alternatives``."""
@@ -1069,14 +1115,14 @@ class _LatexReader(_Reader):
                               "$E = …$ (or a request such as $\\nabla_X \\mathrm{tr}(AX)$)"
                               + "".join(f"\n  note: {w}" for w in self.skipped[:5]),
                               self.source, 1, 1)
-        hidden = {str(s.children[0]) for s in statements
-                  if s.data == "defn" and "\u2032" in str(s.children[0])}
         chain = self.chain(wrt, statements)
-        kept = tuple(d for d in chain.definitions if d.symbol.name not in hidden)
-        alternatives = tuple((name.split("\u2032")[0], d.expr, d.line, d.column)
-                             for d in chain.definitions
-                             for name in [d.symbol.name] if name in hidden)
-        return dataclasses.replace(chain, definitions=kept, alternatives=alternatives)
+        kept = tuple(d for d in chain.definitions if not _HIDDEN.search(d.symbol.name))
+        alternatives = tuple((d.symbol.name.split("\u2032")[0], d.expr, d.line, d.column)
+                             for d in chain.definitions if "\u2032" in d.symbol.name)
+        claims = tuple((d.symbol.name, d.expr) for d in chain.definitions
+                       if "\u2033" in d.symbol.name)
+        return dataclasses.replace(chain, definitions=kept, alternatives=alternatives,
+                                   claims=claims)
 
     def expr(self, node: Tree):
         """Nodes only a formula's top level may hold, met inside an expression: an error there."""

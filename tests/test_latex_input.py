@@ -105,8 +105,26 @@ def test_a_request_picks_the_objective_and_later_definitions_stay_if_independent
 def test_a_claim_is_a_request_recorded_and_reported():
     read = same(r"$E = \frac12 x^TAx$ and $\frac{\partial E}{\partial A} = \frac12 xx^T$",
                 "E = 1/2 x'A x\nwrt A")
-    assert read.claims == (("E", "A", None, 1, 26),)
-    assert any("claim ∂E/∂A = … not checked yet" in w for w in read.warnings)
+    (name, wrt, claimed, line, column), = read.claims
+    assert (name, wrt, line, column) == ("E", "A", 1, 26)
+    assert claimed == parse_chain("G = 1/2 x x'\nE = x'A x\nwrt A").definitions[0].expr
+
+
+@pytest.mark.parametrize("claim, verdict", [
+    ("(S - S^2)(s-y)x^T", "line 5: the claim ∂E/∂W = … agrees with derive's gradient"),
+    ("x(s-y)^T", "line 5: the claim ∂E/∂W = … does not agree with derive's gradient: it is 4 x 5"),
+])
+def test_claims_are_checked_against_derive_s_gradient(claim, verdict):
+    derivation = api.derive(DECLS + "$v = Wx$, $s = \\sigma(v)$, $S = \\mathrm{Diag}(s)$, "
+                            "$E = \\frac12 \\|s-y\\|^2$\n$\\frac{\\partial E}{\\partial W} = "
+                            + claim + "$")
+    assert any(w.startswith(verdict) for w in derivation.warnings), derivation.warnings
+
+
+def test_a_claim_that_does_not_fit_the_chain_is_warned_and_not_read():
+    read = parse_latex(DECLS + "$E = \\|Wx - y\\|^2$ and $\\frac{\\partial E}{\\partial W} = 2(Wx-y)x$")
+    assert read.claims[0][2] is None
+    assert "does not agree with derive's reading of the chain" in read.warnings[-1]
 
 
 def test_a_chain_of_equalities_checks_each_further_form():
