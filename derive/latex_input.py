@@ -771,11 +771,12 @@ class _Assembly:
                      for k, (name, wrt_token, _, formula) in enumerate(self.claims))
 
     def claim_expression(self, statements: list, wrt, k: int, chain: Chain):
-        """One claim read as a hidden definition before the objective, in a reading of its
-        own; None (warned) if it cannot be read or would change the chain's sizes."""
+        """One claim read as a hidden definition after the objective (it may use it: ``E X⁻ᵀ``),
+        in a reading of its own; None (warned) if it cannot be read or would change the
+        chain's sizes."""
         name, wrt_token, tree, formula = self.claims[k]
         hidden = Tree("defn", [_tok("NAME", f"claim\u2033{k}", _first(tree)), tree])
-        last = max(i for i, s in enumerate(statements) if s.data == "defn")
+        last = max(i for i, s in enumerate(statements) if s.data == "defn") + 1
         reader = _LatexReader(self.document.text, self.document.source)
         reader.skipped = []
         what = f"claim ∂{name}/∂{wrt_token} = …"
@@ -1119,10 +1120,18 @@ class _LatexReader(_Reader):
         kept = tuple(d for d in chain.definitions if not _HIDDEN.search(d.symbol.name))
         alternatives = tuple((d.symbol.name.split("\u2032")[0], d.expr, d.line, d.column)
                              for d in chain.definitions if "\u2032" in d.symbol.name)
-        claims = tuple((d.symbol.name, d.expr) for d in chain.definitions
-                       if "\u2033" in d.symbol.name)
         return dataclasses.replace(chain, definitions=kept, alternatives=alternatives,
-                                   claims=claims)
+                                   claims=tuple(self.claimed))
+
+    def finish(self, wrt_names: tuple, overridden: bool) -> Chain:
+        """The chain without the claims after the objective, then the claims built over it."""
+        claimed = [k for k, (name, _) in enumerate(self.definitions) if "\u2033" in str(name)]
+        claims = [(self.definitions[k][0], self.drafts[k]) for k in claimed]
+        for k in reversed(claimed):
+            del self.definitions[k], self.drafts[k]
+        chain = super().finish(wrt_names, overridden)
+        self.claimed = [(str(name), self.build(draft)) for name, draft in claims]
+        return chain
 
     def expr(self, node: Tree):
         """Nodes only a formula's top level may hold, met inside an expression: an error there."""

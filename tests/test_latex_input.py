@@ -344,3 +344,11 @@ def test_derive_s_own_notation_sentence_is_read_quietly():
     read = parse_latex("W : 5x4\nx : 4\ny : 5\n" + derivation.to_latex())
     assert not [w for w in read.warnings if "denotes" in w or "not a definition" in w
                 or "skipped a formula" in w or "\\implies" in w]
+
+
+def test_derive_s_own_gradients_pasted_back_are_claims_that_agree():
+    path = __import__("pathlib").Path(__file__).parent.parent / "examples" / "determinant.chain"
+    derivation = api.derive_file(path, check=False)
+    again = api.derive("X : 3x3\n" + derivation.to_latex(), language="latex")
+    assert [w for w in again.warnings if "claim" in w] == \
+        [w for w in again.warnings if "agrees with derive's gradient" in w] != []
