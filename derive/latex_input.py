@@ -90,8 +90,10 @@ _TRAILING = re.compile(r"(\s|[.,;]|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\s*\{\s*
 
 
 def looks_like_latex(text: str) -> bool:
-    """The chain syntax has neither ``$`` nor a backslash; pasted LaTeX nearly always has one."""
-    return "$" in text or "\\" in text
+    """The chain syntax has neither ``$`` nor a backslash outside its ``#`` comments; pasted
+    LaTeX nearly always has one."""
+    return any("$" in line or "\\" in line
+               for line in (raw.split("#", 1)[0] for raw in text.split("\n")))
 
 
 def read_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = None,

@@ -278,6 +278,7 @@ def test_the_command_line_reads_latex_and_warns_on_stderr(tmp_path):
 
 def test_detection():
     assert looks_like_latex("$x$") and looks_like_latex("\\alpha") and not looks_like_latex("E = x'x")
+    assert not looks_like_latex("# title: cost in $, a \\ b\nx : 3\nE = x'x # $\nwrt x")
     assert [d.expr for d in read_chain("x : 3\nE = x'x\nwrt x").definitions] == \
         [d.expr for d in read_chain("x : 3\n$E = x^Tx$\nwrt x").definitions]
     with pytest.raises(DeriveError):
