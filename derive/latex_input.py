@@ -831,6 +831,10 @@ class _Assembly:
         head = sides[0]
         if _is(head, "derivative", "applied"):
             return self.request(head, sides[1:], formula)
+        optimum = next((side for side in sides[1:] if _is(side, "applied")
+                        and _OPTIMUM.match(str(side.children[0]))), None)
+        if optimum is not None:                 # \hat w = \arg\min_w f: a request for ∇_w f
+            return self.request(optimum, [], formula)
         if any(_has_differential(s) for s in sides):
             self.differentials.append((formula.line, formula.column))
             return
@@ -1073,9 +1077,9 @@ def _derivative_parts(raw: str) -> tuple:
 
 
 def _operator_variable(raw: str) -> str:
-    """The variable of ``\\frac{\\partial}{\\partial X}`` or ``\\nabla_X``, as written."""
-    if raw.startswith("\\nabla"):
-        body = raw[len("\\nabla"):].strip().removeprefix("_").strip()
+    """The variable of ``\\frac{\\partial}{\\partial X}``, ``\\nabla_X`` or ``\\min_X``, as written."""
+    if not re.match(r"\\[dt]?frac", raw):           # \nabla_X, \min_X, \arg\min_{X}
+        body = re.match(r"[^_]*_\s*(.*)$", raw, re.DOTALL).group(1).strip()
         return body[1:-1] if body.startswith("{") else body
     return re.fullmatch(r".*\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
                      raw, re.DOTALL).group(1)
@@ -1105,6 +1109,7 @@ _NOT_IN_EXPRESSIONS = {
 }
 
 
+_OPTIMUM = re.compile(r"\\(arg|min|max|operatorname|mathrm)")
 _HIDDEN = re.compile("[\u2032\u2033]")   # J′2: a further form of J; claim″0: a claimed gradient
 
 
