@@ -1079,7 +1079,7 @@ def _derivative_parts(raw: str) -> tuple:
 def _operator_variable(raw: str) -> str:
     """The variable of ``\\frac{\\partial}{\\partial X}``, ``\\nabla_X`` or ``\\min_X``, as written."""
     if not re.match(r"\\[dt]?frac", raw):           # \nabla_X, \min_X, \arg\min_{X}
-        body = re.match(r"[^_]*_\s*(.*)$", raw, re.DOTALL).group(1).strip()
+        body = raw.partition("_")[2].strip()             # "" for \nabla f(x)
         return body[1:-1] if body.startswith("{") else body
     return re.fullmatch(r".*\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
                      raw, re.DOTALL).group(1)

@@ -315,7 +315,7 @@ def test_random_latex_never_raises_anything_but_derive_error():
     (r"$E = \mathbf{1}^T \operatorname{diag}(x)\, y + \mathbf{1}^T\mathrm{diag}(X)$ wrt x",
      "E = 1' Diag(x) y + 1' diag(X)\nwrt x"),
     (r"$\frac{\partial \operatorname{tr}(AXB)}{\partial X}$", "f = tr(A X B)\nwrt X"),
-    (r"$$\min_W \|XW - Y\|_F^2 + \lambda\|W\|_F^2$$", "f = ||X W - Y||_F^2 + lambda ||W||_F^2\nwrt W"),
+    (r"$$\min_W \|XW - Y\|_F^2 + \lambda\|W\|_F^2$$", "f = ||X W - Y||_F^2 + lambda * ||W||_F^2\nwrt W"),
     (r"$\hat{w} = \arg\min_{w} \|Xw - y\|^2$", "f = ||X w - y||^2\nwrt w"),
     (r"$\operatorname{argmax}_x\, b^Tx - x^TAx$", "f = b'x - x'A x\nwrt x"),
 ])
