@@ -831,6 +831,8 @@ class _Assembly:
         head = sides[0]
         if _is(head, "derivative", "applied"):
             return self.request(head, sides[1:], formula)
+        if _slash_derivative(head):
+            return self.slash_request(head, sides[1:], formula)
         optimum = next((side for side in sides[1:] if _is(side, "applied")
                         and _OPTIMUM.match(str(side.children[0]))), None)
         if optimum is not None:                 # \hat w = \arg\min_w f: a request for ∇_w f
@@ -853,6 +855,8 @@ class _Assembly:
     def lone_side(self, side, formula) -> None:
         if _is(side, "derivative", "applied"):
             return self.request(side, [], formula)
+        if _slash_derivative(side):
+            return self.slash_request(side, [], formula)
         if _has_differential(side):
             self.differentials.append((formula.line, formula.column))
         elif _is(side, "name") and self.says_wrt(side):
@@ -912,6 +916,14 @@ class _Assembly:
         if rest:
             name = objective if isinstance(objective, str) else "the objective"
             self.claims.append((name, wrt_token, rest[0], formula))
+
+    def slash_request(self, side: Tree, rest: list, formula) -> None:
+        """``\\partial E / \\partial W`` written inline: the request ∂E/∂W."""
+        objective, variable = _slash_derivative(side)
+        self.requests.append(_Request(str(objective), [variable], formula.line, formula.column,
+                                      objective))
+        if rest:
+            self.claims.append((str(objective), variable, rest[0], formula))
 
     def sub_expression(self, text: str, at: Token):
         """A piece of a ``\\frac{\\partial …}{\\partial …}``, parsed where it was written."""
@@ -1046,6 +1058,17 @@ def _defined_name(head) -> tuple:
     if _is(head, "call") and all(_is(a, "name") for a in head.children[2:-1]):
         return head.children[0], [a.children[0] for a in head.children[2:-1]]
     return None, []
+
+
+def _slash_derivative(tree):
+    """(E, W) name tokens of ``\\partial E / \\partial W`` (``dE/dW``), else None."""
+    if not isinstance(tree, Tree):
+        return None
+    tokens = list(tree.scan_values(lambda v: isinstance(v, Token)))
+    kinds = [t.type for t in tokens]
+    if kinds == ["PARTIAL", "NAME", "MULOP", "PARTIAL", "NAME"] and tokens[2] == "/":
+        return tokens[1], tokens[4]
+    return None
 
 
 def _applied_name(tree) -> tuple:

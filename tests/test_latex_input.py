@@ -80,7 +80,7 @@ def test_declarations():
 @pytest.mark.parametrize("request_text", [
     r"$\frac{\partial E}{\partial W}$", r"$\dfrac{\partial E}{\partial \mathbf{W}}$",
     r"$\frac{dE}{dW}$", r"$\nabla_W E$", r"$\nabla_{\mathbf W} E$",
-    r"$\frac{\partial}{\partial W} E$",
+    r"$\frac{\partial}{\partial W} E$", r"$\partial E/\partial W$",
 ])
 def test_requests_name_the_objective_and_wrt(request_text):
     same(r"$E = \|Wx - y\|^2$. Find " + request_text, "E = ||W x - y||^2\nwrt W")
