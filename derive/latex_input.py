@@ -419,6 +419,8 @@ class _Document:
         """A LaTeX name in chain spelling: ``\\mathbf{W}_{1}`` → ``W_1`` (or ``W1`` when a
         chain-syntax line declared that), ``\\hat y`` → ``y_hat``, ``\\alpha`` → ``alpha``."""
         base, accents, styled, sub = _name_parts(raw)
+        if base == "I" and not accents and re.fullmatch(r"[a-z0-9]+", sub):
+            sub = ""                                   # I_n is the identity: sizes are inferred
         name = base + "".join("_" + a for a in accents) + ("_" + sub if sub else "")
         for candidate in _spellings(base, accents, sub):
             if candidate in self.declared:
@@ -568,9 +570,9 @@ def _postfix_value(raw: str) -> str:
     """``^{\\top}``, ``^\\top``, ``^{\\mathsf{T}}`` → ``^{T}``: what ``parse._postfix_kind`` reads."""
     if raw in ("'", "ᵀ"):
         return raw
-    body = raw[1:].strip().removeprefix("{").removesuffix("}")
     body = re.sub(r"\\(?:mathsf|mathrm|rm|text|mathit)\s*(?:\{\s*(\w)\s*\}|(\w))",
-                  lambda m: m.group(1) or m.group(2), body)
+                  lambda m: m.group(1) or m.group(2), raw[1:].strip())
+    body = body.removeprefix("{").removesuffix("}")
     body = re.sub(r"\\(?:top|intercal|prime)(?![A-Za-z])|⊤", "T", body)
     body = re.sub(r"\\(?:circ|odot)(?![A-Za-z])", "∘", body)
     return "^{" + "".join(body.split()) + "}"
@@ -1108,15 +1110,21 @@ def _operator_variable(raw: str) -> str:
                      raw, re.DOTALL).group(1)
 
 
+def _size_name(text: str) -> str:
+    """``n``, ``5``, ``d_{in}``, ``d_\\text{out}`` → ``n``, ``5``, ``d_in``, ``d_out``."""
+    base, accents, _, sub = _name_parts(text.strip())
+    return base + ("_" + sub if sub else "") if not accents else text.strip()
+
+
 def _size_tree(token: Token, document: _Document) -> Tree:
     """``\\mathbb{R}^{n\\times m}`` → the chain grammar's size tree."""
     raw = str(token)
-    match = re.search(r"\^\s*(\{([^{}]*)\}|([0-9A-Za-z]))", raw)
+    match = re.search(r"\^\s*(\{((?:[^{}]|\{[^{}]*\})*)\}|([0-9A-Za-z]))", raw)
     if match is None:
         return Tree("scalar_size", [])
     body = match.group(2) if match.group(2) is not None else match.group(3)
-    dims = [d.strip() for d in re.split(r"\\times|×|\\cross|,|(?<=\w)\s*x\s*(?=\w)", body)]
-    if not all(re.fullmatch(r"[0-9]+|[A-Za-z]", d) for d in dims) or len(dims) > 2:
+    dims = [_size_name(d) for d in re.split(r"\\times|×|\\cross|,|(?<=\w)\s*x\s*(?=\w)", body)]
+    if not all(re.fullmatch(r"[0-9]+|[A-Za-z](_[A-Za-z0-9]+)?", d) for d in dims) or len(dims) > 2:
         raise document.fail(f"cannot read the size {body.strip()!r}: write \\mathbb{{R}}^{{n\\times m}}",
                             token.start_pos + match.start(2 if match.group(2) is not None else 3))
     kids = [_tok("NUMBER" if d.isdigit() else "NAME", d, token) for d in dims]

@@ -356,3 +356,9 @@ def test_derive_s_own_gradients_pasted_back_are_claims_that_agree():
     again = api.derive("X : 3x3\n" + derivation.to_latex(), language="latex")
     assert [w for w in again.warnings if "claim" in w] == \
         [w for w in again.warnings if "agrees with derive's gradient" in w] != []
+
+
+def test_sizes_with_subscripts_ones_and_identity_with_subscripts_old_bold():
+    same(r"$W\in\mathbb{R}^{d_{out}\times d_{in}}$, $x \in \mathbb{R}^{d_{in}}$, "
+         r"$E = \mathbf{1}_{d_{out}}^T \sigma(Wx) + x^T I_n x + {\bf x}^\mathsf{T} x$ wrt W",
+         "W : d_out x d_in\nx : d_in\nE = 1'sigma(W x) + x' I x + x' x\nwrt W")
