@@ -264,7 +264,6 @@ class _Formula:
     relations: list
     line: int
     column: int
-    text: str
 
 
 class _Document:
@@ -397,7 +396,7 @@ class _Document:
 
     def made(self, sides: list, relations: list, offset: int) -> _Formula:
         line, column = self.positions.at(offset)
-        return _Formula(sides, relations, line, column, " ".join(self.text[offset:offset + 60].split()))
+        return _Formula(sides, relations, line, column)
 
     def unreadable(self, body: str, offset: int, error: UnexpectedInput, shift: int = 0):
         """A formula lark cannot read: an error if it starts like a definition or a declaration
@@ -720,7 +719,6 @@ class _Request:
     wrt: list             # NAME tokens
     line: int
     column: int
-    at: Token
 
 
 class _Assembly:
@@ -914,7 +912,7 @@ class _Assembly:
                                      token.start_pos)
         objective = str(name) if name is not None else objective
         wrt_token = arguments[0]
-        self.requests.append(_Request(objective, arguments, formula.line, formula.column, token))
+        self.requests.append(_Request(objective, arguments, formula.line, formula.column))
         if rest:
             name = objective if isinstance(objective, str) else "the objective"
             self.claims.append((name, wrt_token, rest[0], formula))
@@ -922,8 +920,7 @@ class _Assembly:
     def slash_request(self, side: Tree, rest: list, formula) -> None:
         """``\\partial E / \\partial W`` written inline: the request ∂E/∂W."""
         objective, variable = _slash_derivative(side)
-        self.requests.append(_Request(str(objective), [variable], formula.line, formula.column,
-                                      objective))
+        self.requests.append(_Request(str(objective), [variable], formula.line, formula.column))
         if rest:
             self.claims.append((str(objective), variable, rest[0], formula))
 
@@ -983,7 +980,7 @@ class _Assembly:
             for other, skipped in self.lone[:-1]:
                 self.warn(skipped, "skipped an expression: the last one is the objective")
             objectives = [side]
-            self.requests.append(_Request(side, [], formula.line, formula.column, _first(side)))
+            self.requests.append(_Request(side, [], formula.line, formula.column))
         elif self.lone:
             for side, formula in self.lone:
                 self.warn(formula, "skipped an expression that is neither a definition nor a "

@@ -362,3 +362,11 @@ def test_sizes_with_subscripts_ones_and_identity_with_subscripts_old_bold():
     same(r"$W\in\mathbb{R}^{d_{out}\times d_{in}}$, $x \in \mathbb{R}^{d_{in}}$, "
          r"$E = \mathbf{1}_{d_{out}}^T \sigma(Wx) + x^T I_n x + {\bf x}^\mathsf{T} x$ wrt W",
          "W : d_out x d_in\nx : d_in\nE = 1'sigma(W x) + x' I x + x' x\nwrt W")
+
+
+def test_an_accented_name_round_trips_through_the_printer():
+    derivation = api.derive("y_hat : 3\ny : 3\nE = (y_hat - y)'(y_hat - y)\nwrt y_hat", check=False)
+    assert "\\hat{y}" in derivation.to_latex()
+    again = parse_latex("y_hat : 3\ny : 3\n" + derivation.to_latex())
+    assert [d.expr for d in again.definitions] == [d.expr for d in derivation.chain.definitions]
+    assert [w.name for w in again.wrt] == ["y_hat"]
