@@ -798,16 +798,16 @@ class _Assembly:
 
     def mentions(self) -> None:
         """One sentence each for the formulas skipped in bulk: mentions and differentials."""
-        for places, what in ((self.document.mentions, "only name something, read as mentions"),
-                             (self.differentials, "are differentials or adjoints (derive "
-                                                  "writes those itself), skipped")):
+        bulk = ((self.document.mentions, "read {} (at {}) as mentions: a lone name says nothing"),
+                (self.differentials, "skipped {} (at {}): differentials and adjoints, which "
+                                     "derive writes itself"))
+        for places, sentence in bulk:
             if places:
                 shown = ", ".join(f"{line}:{column}" for line, column in places[:8])
-                more = ", …" if len(places) > 8 else ""
+                shown += ", …" if len(places) > 8 else ""
                 count = "1 formula" if len(places) == 1 else f"{len(places)} formulas"
-                self.document.warnings.append(
-                    f"{self.document.source.name}:{places[0][0]}:{places[0][1]}: {count} "
-                    f"(at {shown}{more}) {what}")
+                self.document.warnings.append(f"{self.document.source.name}:{places[0][0]}:"
+                                              f"{places[0][1]}: {sentence.format(count, shown)}")
 
     # ------------------------------------------------ classification
 

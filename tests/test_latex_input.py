@@ -221,14 +221,14 @@ def test_differentials_and_derive_s_own_output_are_skipped_in_one_sentence():
              " E &= v^Tv &&\\implies dE = 2v:dv \\end{aligned}$$\n"
              "$$dE = 2v:dv = 2vx^T:dW$$\nwrt W")
     read = same(latex, "W : 5x4\nx : 4\nv = W x\nE = v'v\nwrt W")
-    assert read.warnings == ("<-e>:4:3: 1 formula (at 4:3) are differentials or adjoints "
-                             "(derive writes those itself), skipped",)
+    assert read.warnings == ("<-e>:4:3: skipped 1 formula (at 4:3): differentials and adjoints, "
+                             "which derive writes itself",)
 
 
 def test_unreadable_formulas_outside_definitions_are_warnings_naming_the_place():
     read = parse_latex("$E = x^Tx$ where $\\sum_i x_i^2 \\le 1$ and $x$ is a vector.\nwrt x")
     assert read.warnings[0].startswith("<-e>:1:19: skipped a formula: \\sum is not supported")
-    assert "read as mentions" in read.warnings[1]
+    assert "read 1 formula (at 1:44) as mentions" in read.warnings[1]
 
 
 def test_a_formula_that_is_not_a_definition_is_reported():
