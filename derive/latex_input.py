@@ -31,7 +31,7 @@ from .cache import private_cache_dir
 from .chain import Chain
 from .errors import DeriveError, Source
 from .limits import tick
-from .parse import _CONTROL, IMPLIES, _check_size, _Reader, _syntax_tree, parse_chain
+from .parse import _CONTROL, IMPLIES, _check_size, _convention, _Reader, _syntax_tree, parse_chain
 
 # ---------------------------------------------------------------- tables
 
@@ -1049,11 +1049,9 @@ class _Assembly:
 
 def _defined_name(head) -> tuple:
     """(name token, argument tokens) of ``y`` or ``f(X)``, ``f(X, Y)``; (None, []) otherwise."""
-    if _is(head, "name"):
-        return head.children[0], []
-    if _is(head, "product") and len(head.children) == 2 and _is(head.children[0], "name") \
-            and _is(head.children[1], "paren") and _is(head.children[1].children[1], "name"):
-        return head.children[0].children[0], [head.children[1].children[1].children[0]]
+    name, arguments = _applied_name(head)
+    if name is not None:
+        return name, arguments
     if _is(head, "call") and all(_is(a, "name") for a in head.children[2:-1]):
         return head.children[0], [a.children[0] for a in head.children[2:-1]]
     return None, []
@@ -1074,9 +1072,13 @@ def _applied_name(tree) -> tuple:
     """(name, argument tokens) of an objective written ``f`` or ``f(X)``, else (None, [])."""
     if _is(tree, "name"):
         return tree.children[0], []
-    if _is(tree, "product") and len(tree.children) == 2 and _is(tree.children[0], "name") \
-            and _is(tree.children[1], "paren") and _is(tree.children[1].children[1], "name"):
-        return tree.children[0].children[0], [tree.children[1].children[1].children[0]]
+    if _is(tree, "product") and len(tree.children) == 2 and _is(tree.children[0], "name"):
+        inside = tree.children[1]
+        names = ([inside.children[1]] if _is(inside, "paren")
+                 else [c for c in inside.children if isinstance(c, Tree)]
+                 if _is(inside, "arguments") else [])
+        if names and all(_is(n, "name") for n in names):
+            return tree.children[0].children[0], [n.children[0] for n in names]
     return None, []
 
 
@@ -1131,6 +1133,7 @@ def _size_tree(token: Token, document: _Document) -> Tree:
 _NOT_IN_EXPRESSIONS = {
     "reals": "a set such as \\mathbb{R}^n belongs in a declaration, X \\in \\mathbb{R}^{n\\times m}",
     "tuple": "a list a, b is not an expression",
+    "arguments": "a list (a, b) is not an expression (a function of several arguments?)",
     "partial": "a differential is not read in an expression (derive writes differentials itself)",
     "derivative": "a derivative is a request of its own line, not part of an expression",
     "applied": "a derivative is a request of its own line, not part of an expression",
@@ -1166,7 +1169,19 @@ class _LatexReader(_Reader):
             del self.definitions[k], self.drafts[k]
         chain = super().finish(wrt_names, overridden)
         self.claimed = [(str(name), self.build(draft)) for name, draft in claims]
+        self.collapsed(chain)
         return chain
+
+    def collapsed(self, chain: Chain) -> None:
+        """An undeclared vector or matrix that its use made 1×1 (``x - \\mu`` with the scalar
+        ``\\mu``): read as it unified, but said, with the declaration that would change it."""
+        for item in chain.inputs:
+            kind = _convention(item.symbol.name)
+            if not item.declared and kind != "scalar" and item.symbol.shape == (1, 1):
+                self.skipped.append(
+                    f"{self.source.name}:{item.line}:{item.column}: {item.symbol.name} was read as "
+                    f"a scalar (an undeclared {kind} that meets a scalar, such as a Greek letter): "
+                    f"declare its size if it is not, e.g. $\\mu \\in \\mathbb{{R}}^n$")
 
     def expr(self, node: Tree):
         """Nodes only a formula's top level may hold, met inside an expression: an error there."""

@@ -195,7 +195,9 @@ def test_subscripts_follow_a_declared_spelling():
 def test_greek_and_accents():
     read = same(r"$E = \alpha \hat{y}^T\hat y + \boldsymbol\theta^T \tilde x$ wrt y_hat",
                 "E = alpha y_hat' y_hat + theta' x_tilde\nwrt y_hat")
-    assert not read.warnings
+    assert read.warnings == ("<-e>:1:51: x_tilde was read as a scalar (an undeclared vector that "
+                             "meets a scalar, such as a Greek letter): declare its size if it is "
+                             "not, e.g. $\\mu \\in \\mathbb{R}^n$",)
 
 
 def test_bold_and_plain_spellings_of_one_name_are_warned_about():
@@ -370,3 +372,13 @@ def test_an_accented_name_round_trips_through_the_printer():
     again = parse_latex("y_hat : 3\ny : 3\n" + derivation.to_latex())
     assert [d.expr for d in again.definitions] == [d.expr for d in derivation.chain.definitions]
     assert [w.name for w in again.wrt] == ["y_hat"]
+
+
+def test_a_function_of_several_arguments_and_a_collapsed_vector_is_said():
+    read = parse_latex(r"$\ell(\mu, \Sigma) = -\frac{1}{2}\log\det\Sigma - "
+                       r"\frac{1}{2}(x-\mu)^T\Sigma^{-1}(x-\mu)$")
+    assert [w.name for w in read.wrt] == ["mu", "Sigma"]
+    assert any("x was read as a scalar" in w for w in read.warnings)
+    same(r"$\mu \in \mathbb{R}^3$, $\Sigma\in\mathbb{R}^{3\times3}$, $\ell(\mu, \Sigma) = "
+         r"-\frac{1}{2}\log\det\Sigma - \frac{1}{2}(x-\mu)^T\Sigma^{-1}(x-\mu)$",
+         "mu : 3\nSigma : 3x3\nell = -1/2 logdet(Sigma) - 1/2 (x - mu)' Sigma^-1 (x - mu)\nwrt mu, Sigma")
