@@ -361,7 +361,21 @@ class _Document:
         except UnexpectedInput as error:
             return self.unreadable(body, offset, error)
         self.positions.shift(tree, offset)
-        return self.split(tree, offset)
+        try:
+            return self.split(tree, offset)
+        except _Indexed as indexed:
+            return self.indexed(body, indexed.token)
+
+    def indexed(self, body: str, token: Token) -> list:
+        """``x_{ij}``, ``x^{(i)}``: an entry, not a matrix. An error in a definition, else the
+        formula is skipped with a warning."""
+        message = (f"{str(token).strip()} is an entry (an index), which derive does not read: "
+                   "write the formula with whole vectors and matrices")
+        defines_entry = body.lstrip().startswith(str(token))        # A_{ij} = x_i y_j
+        if _starts_statement(body) and not defines_entry:
+            raise self.fail(message, token.start_pos)
+        self.warn(token.line, token.column, f"skipped a formula: {message}")
+        return []
 
     def continuation(self, body: str, offset: int):
         """``&= x`` under ``J = …``: parsed after a placeholder name, then joined to its row."""
@@ -591,10 +605,26 @@ def _normalise(tree: Tree, document: _Document) -> Tree:
     return rewrite(kids, document) if rewrite else Tree(tree.data, kids, tree._meta)
 
 
+class _Indexed(Exception):
+    """A name with an index subscript or superscript met while normalising a formula."""
+
+    def __init__(self, token: Token):
+        super().__init__(str(token))
+        self.token = token
+
+
+_INDEX = re.compile(r"[ijkl]{1,3}|[ijkl][+-]1|\([a-z]\)|\[[a-z0-9]\]")   # x_{ij}, x^{(i)}
+
+
 def _token(token: Token, document: _Document) -> Token:
     kind = token.type
     if kind == "NAME":
+        if _INDEX.fullmatch(_name_parts(str(token))[3]) and len(_name_parts(str(token))[3]) > 1:
+            raise _Indexed(token)
         return _tok("NAME", document.name(str(token), token), token)
+    if kind == "POSTFIX" and _INDEX.fullmatch(
+            str(token)[1:].strip().removeprefix("{").removesuffix("}").strip()):
+        raise _Indexed(token)
     if kind == "ONES":
         return _tok("NUMBER", "1", token)
     if kind == "POSTFIX":

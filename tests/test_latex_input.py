@@ -246,7 +246,7 @@ def test_a_formula_that_is_not_a_definition_is_reported():
     ("$E = x^Tx", 1, 1, "$ opens a formula that is never closed"),
     ("intro\n$$E = \\sum_i x_i$$\nwrt x", 2, 7, "\\sum is not supported"),
     ("$E = \\left( x^Tx$\nwrt x", 1, 17, "the formula ends too early"),
-    ("$E = x^{(i)}$\nwrt x", 1, 7, "after '^' write T"),
+    ("$E = x^{(i)}$\nwrt x", 1, 7, "^{(i)} is an entry (an index)"),
     ("$X \\in \\mathbb{R}^{n\\times m \\times k}$ $E = \\mathrm{tr}(X)$", 1, 20, "cannot read the size"),
     ("$W \\in \\mathbb{R}^{5\\times 4}$, $x\\in\\mathbb{R}^5$, $E = \\|Wx\\|^2$ wrt W", 1, 61,
      "Wx: W is 5×4 but x has 5 rows"),
@@ -382,3 +382,12 @@ def test_a_function_of_several_arguments_and_a_collapsed_vector_is_said():
     same(r"$\mu \in \mathbb{R}^3$, $\Sigma\in\mathbb{R}^{3\times3}$, $\ell(\mu, \Sigma) = "
          r"-\frac{1}{2}\log\det\Sigma - \frac{1}{2}(x-\mu)^T\Sigma^{-1}(x-\mu)$",
          "mu : 3\nSigma : 3x3\nell = -1/2 logdet(Sigma) - 1/2 (x - mu)' Sigma^-1 (x - mu)\nwrt mu, Sigma")
+
+
+def test_indexed_entries_are_skipped_or_refused_in_a_definition():
+    read = parse_latex(r"$A = xy^T$, that is $A_{ij} = x_i y_j$, and $E = \mathrm{tr}(A)$ wrt x")
+    assert read.warnings[0].startswith("<-e>:1:22: skipped a formula: A_{ij} is an entry")
+    with pytest.raises(DeriveError) as caught:
+        parse_latex(r"$E = W_{ij} + x^Tx$ wrt x")
+    assert (caught.value.line, caught.value.column) == (1, 6)
+    assert "W_{ij} is an entry (an index)" in caught.value.message
