@@ -92,7 +92,9 @@ def test_random_chains_round_trip():
             derivation = build(chain)
         except (E.ShapeError, ValueError):
             continue
-        rendered = derivation.to_latex()
+        flavors = (derivation.to_latex, lambda: derivation.to_markdown("mse"),
+                   lambda: derivation.to_markdown("katex"))
+        rendered = flavors[seed % 3]()
         try:
             assert_same(chain, pasted_back(derivation, rendered))
         except (AssertionError, DeriveError) as error:   # collect: one run shows every failure
