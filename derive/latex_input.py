@@ -505,11 +505,13 @@ def _starts_statement(body: str) -> bool:
     try:
         for token in _parser().lex(body):
             tokens.append(token)
-            if len(tokens) == 6:
+            if len(tokens) == 12:
                 break
     except LarkError:
         pass
-    if len(tokens) >= 2 and tokens[0].type == "NAME" and tokens[1].type == "REL":
+    kinds = "".join({"NAME": "n", "REL": "=", "COMMA": ",", "LPAR": "(", "RPAR": ")"}.get(t.type, "?")
+                    for t in tokens)
+    if re.match(r"n(\(n(,n)*\))?=", kinds):                  # y = …, f(X) = …, f(x, y) = …
         return True
     if len(tokens) >= 3 and tokens[0].type == "NAME" and tokens[1].type == "COMMA":
         return any(t.type == "REL" and str(t) in MEMBERSHIP for t in tokens)
