@@ -9,8 +9,8 @@ from .check import check as numeric_check
 from .check import check_alternatives, check_claims
 from .derivation import Derivation
 from .errors import DeriveError
-from .limits import Limits, applied, read_bounded
 from .latex_input import read_chain
+from .limits import Limits, applied, read_bounded
 from .sweep import build
 
 

@@ -533,8 +533,8 @@ def check_claims(derivation, seed: int = 0) -> list:
                         for claim in claims]
         except DomainError:
             continue
-    return [f"line {claims[0][3]}: the claims could not be checked: every random point left a "
-            "function's domain"]
+    return [(f"line {claims[0][3]}: the claims could not be checked: every random point left a "
+             "function's domain")]
 
 
 def _compare_claim(claim, gradient, values, sizes, seed) -> str:
