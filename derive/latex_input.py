@@ -899,9 +899,14 @@ class _Assembly:
             self.lone.append((side, formula))
 
     def says_wrt(self, side: Tree) -> bool:
-        """Does the prose just before this ``$X$`` say "with respect to" (or w.r.t.)?"""
+        """Does the prose just before this ``$X$`` say "with respect to" (or w.r.t.), or
+        continue such a list ("with respect to $W$ and $b$")?"""
         start = _first(side).start_pos
         before = self.document.text[max(0, start - 40):start].rstrip(" $(\\[")
+        if self.prose_wrt:
+            between = self.document.text[self.prose_wrt[-1].end_pos:start]
+            if re.fullmatch(r"[\s$,]*(and|,)?[\s$(\\]*", between):
+                return True
         return _WRT_BEFORE.search(before) is not None
 
     def define(self, name: Token, rhs, more: list, formula) -> None:

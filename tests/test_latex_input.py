@@ -391,3 +391,8 @@ def test_indexed_entries_are_skipped_or_refused_in_a_definition():
         parse_latex(r"$E = W_{ij} + x^Tx$ wrt x")
     assert (caught.value.line, caught.value.column) == (1, 6)
     assert "W_{ij} is an entry (an index)" in caught.value.message
+
+
+def test_with_respect_to_a_list_of_variables():
+    same(r"Differentiate $E = \|Wx + b - y\|^2$ with respect to $W$ and $b$, where $x$ is fixed.",
+         "E = ||W x + b - y||^2\nwrt W, b")
