@@ -7,22 +7,25 @@ import stat
 from contextlib import contextmanager
 
 from .check import assign_sizes, check as numeric_check
+from .check import check_alternatives, check_claims
 from .cost import refuse_costly
 from .derivation import Derivation
 from .errors import DeriveError
+from .latex_input import read_chain
 from .limits import Limits, applied, read_bounded
-from .parse import parse_chain
 from .sweep import build
 
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
            seed: int = 0, expand: bool = False, limits: Limits | None = None,
-           symmetric_gradient: bool = False, strict: bool = False) -> Derivation:
+           symmetric_gradient: bool = False, strict: bool = False,
+           language: str | None = None) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
 
-    Warnings (``derivation.warnings`` of kind ``"warning"``: an undeclared name beside
-    declared ones, an unused input, a wrt with no path) are data; ``strict`` makes the
-    first of them a DeriveError instead.
+    ``language`` is ``"chain"``, ``"latex"`` or None: LaTeX when the text has a ``$`` or a
+    backslash. Warnings (``derivation.warnings`` of kind ``"warning"``: an undeclared name
+    beside declared ones, an unused input, a wrt with no path, a formula the LaTeX reader
+    skipped) are data; ``strict`` makes the first of them a DeriveError instead.
 
     A failed numeric check is not an exception: it is recorded in ``derivation.check``
     (``.ok`` is False, ``.failures`` names the lines), so callers can still show it.
@@ -30,32 +33,39 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
     """
     try:
         return _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
-                       strict)
+                       strict, language)
     except DeriveError as error:     # the caller's line and the message, not derive's frames
         raise error.with_traceback(None) from None
 
 
 def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
-            strict) -> Derivation:
+            strict, language) -> Derivation:
     with applied(limits), _resources():
-        chain = parse_chain(text, source_name=source_name, wrt=list(wrt) if wrt else None)
+        chain = read_chain(text, source_name, list(wrt) if wrt else None, language)
         derivation = build(chain, expand=expand, symmetric=symmetric_gradient)
         if strict:
             _refuse_warnings(derivation)
         if check:
             refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
+        if check and (chain.alternatives or chain.claims):
+            found = check_alternatives(chain, seed) + check_claims(derivation, seed)
+            derivation = dataclasses.replace(derivation, warnings=derivation.warnings + tuple(found))
     return derivation
 
 
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
                 seed: int = 0, expand: bool = False, limits: Limits | None = None,
-                symmetric_gradient: bool = False, strict: bool = False) -> Derivation:
-    """``derive`` on the UTF-8 text of ``path``; errors cite the path as given."""
+                symmetric_gradient: bool = False, strict: bool = False,
+                language: str | None = None) -> Derivation:
+    """``derive`` on the UTF-8 text of ``path``; errors cite the path as given. A ``.tex``
+    file is LaTeX."""
+    if language is None and str(path).lower().endswith(".tex"):
+        language = "latex"
     with applied(limits):
         return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
                       check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
-                      strict=strict)
+                      strict=strict, language=language)
 
 
 def warnings_of(derivation: Derivation) -> list:

@@ -37,6 +37,9 @@ class Chain:
     source: Source | None = None
     wrt_line: int = 0     # line of the ``wrt`` statement (0: from --wrt)
     warnings: tuple = ()  # of errors.Notice: what the reader was unsure of, said
+    # what the LaTeX front end read besides the chain (README: Pasted LaTeX)
+    claims: tuple = ()        # (objective name, wrt name, Expr or None, line, column)
+    alternatives: tuple = ()  # (defined name, Expr, line, column): J = A = B gives B
 
     @property
     def objective(self) -> Definition:

@@ -13,7 +13,7 @@ import sympy
 
 from . import expr as E
 from .derivation import CheckResult, Derivation, LineVerdict
-from .errors import EXIT_INPUT, DeriveError
+from .errors import EXIT_INPUT, DeriveError, Notice, note
 from .functions import ELEMENTWISE
 from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
 from .limits import current as current_limits
@@ -475,3 +475,83 @@ def _localise(gradients, f, linear, linear_floor, inputs, direction, joint, line
         note = f"joint error {joint:.3g}; ∂{objective}/∂{g.wrt.name} alone {err:.3g}"
         verdicts.append(LineVerdict("gradient", i, line, err if any_alone else joint, ok, note))
     return verdicts
+
+
+# ---------------------------------------------------------------- further forms
+
+
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def check_alternatives(chain, seed: int = 0) -> list:
+    """A sentence for every further form the asker wrote (``J = A = B``: B), compared with
+    the first at one random point: the derivation uses the first, so a form that does not
+    agree must be said, not dropped."""
+    if not chain.alternatives:
+        return []
+    rng = np.random.default_rng(seed)
+    sizes = assign_sizes(chain)
+    for attempt in range(MAX_TRIES):
+        point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
+        try:
+            with np.errstate(all="ignore"):
+                return [_compare_form(chain, alternative, forward(chain, point, sizes), sizes, k, seed)
+                        for k, alternative in enumerate(chain.alternatives)]
+        except DomainError:
+            continue
+    return [Notice(f"line {line}: the further forms of {name} could not be checked: every "
+                   "random point left a function's domain", line, column)
+            for name, _, line, column in chain.alternatives[:1]]
+
+
+def _compare_form(chain, alternative, values, sizes, index, seed=0) -> Notice:
+    name, expr, line, column = alternative
+    earlier = sum(1 for other in chain.alternatives[:index] if other[0] == name)
+    ordinal = ORDINALS[min(earlier + 1, len(ORDINALS) - 1)]
+    error = relative_error(values[name], evaluate(expr, values, sizes=sizes))
+    if error <= TOLERANCE:
+        return note(f"line {line}: the {ordinal} form of {name} agrees with the first (checked "
+                    "at a random point)", line, column)
+    return Notice(f"line {line}: the {ordinal} form of {name} does not agree with the first: "
+                  f"relative difference {error:.2g} at a random point (seed {seed}); derive uses "
+                  "the first", line, column)
+
+
+def check_claims(derivation, seed: int = 0) -> list:
+    """A sentence for every claimed gradient (``∂E/∂W = G`` in pasted LaTeX), compared with
+    derive's own at one random point."""
+    chain = derivation.chain
+    claims = [c for c in chain.claims if c[2] is not None]
+    if not claims:
+        return []
+    rng = np.random.default_rng(seed)
+    sizes = assign_sizes(chain)
+    gradients = {g.wrt.name: g for g in derivation.gradients}
+    for attempt in range(MAX_TRIES):
+        point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
+        try:
+            with np.errstate(all="ignore"):
+                values = forward(chain, point, sizes)
+                values.update(adjoint_values(derivation, values, sizes))
+                return [_compare_claim(claim, gradients[claim[1]], values, sizes, seed)
+                        for claim in claims]
+        except DomainError:
+            continue
+    return [Notice(f"line {claims[0][3]}: the claims could not be checked: every random point "
+                   "left a function's domain", claims[0][3], claims[0][4])]
+
+
+def _compare_claim(claim, gradient, values, sizes, seed) -> Notice:
+    name, wrt, expr, line, column = claim
+    what = f"line {line}: the claim ∂{name}/∂{wrt} = …"
+    if expr.shape != gradient.wrt.shape:
+        return Notice(f"{what} does not agree with derive's gradient: it is "
+                      f"{_shape_text(expr.shape)}, but {wrt} is {_shape_text(gradient.wrt.shape)}",
+                      line, column)
+    error = relative_error(evaluate(gradient.expr, values, None, sizes),
+                           evaluate(expr, values, None, sizes))
+    if error <= TOLERANCE:
+        return note(f"{what} agrees with derive's gradient (checked at a random point)", line,
+                    column)
+    return Notice(f"{what} does not agree with derive's gradient: relative difference "
+                  f"{error:.2g} at a random point (seed {seed})", line, column)

@@ -131,6 +131,13 @@ def _source(file, expr) -> tuple:
     return read_text(file), display_name(file)
 
 
+def _language(language, file):
+    """``-f``, else LaTeX for a ``.tex`` file, else None (the text decides)."""
+    if language is None and file not in (None, "-") and str(file).lower().endswith(".tex"):
+        return "latex"
+    return language
+
+
 def _wrt(value):
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
@@ -228,6 +235,9 @@ input_options = [
     click.option("--wrt", metavar="A,B", help="Variables to differentiate with respect to."),
     click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Seed of the random point of the numeric check (0 or more)."),
+    click.option("-f", "--from", "language", type=click.Choice(["chain", "latex"]),
+                 help="Input language (default: latex for a .tex file or a text with $ or a "
+                      "backslash, else chain)."),
 ]
 
 
@@ -284,7 +294,8 @@ def main():
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
               help="Render with this Jinja2 template (sandboxed) instead of a built-in one.")
-def render(file, expr, wrt, seed, max_seconds, strict, to, flavor, output, expand, no_check,
+def render(file, expr, wrt, seed, language, max_seconds, strict, to, flavor, output, expand,
+           no_check,
            symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
     """Render the derivation of FILE (or - for stdin, or -e TEXT)."""
     from . import api
@@ -297,7 +308,7 @@ def render(file, expr, wrt, seed, max_seconds, strict, to, flavor, output, expan
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, check=not no_check,
                                 seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
-                                strict=strict)
+                                strict=strict, language=_language(language, file))
         _warn(derivation)
         if derivation.check is not None and not derivation.check.ok:
             _report_failure(derivation)
@@ -317,14 +328,15 @@ def render(file, expr, wrt, seed, max_seconds, strict, to, flavor, output, expan
 @click.option("--symmetric-gradient", is_flag=True,
               help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
                    "unstructured gradient G.")
-def check(file, expr, wrt, seed, max_seconds, strict, symmetric_gradient):
+def check(file, expr, wrt, seed, language, max_seconds, strict, symmetric_gradient):
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not."""
     from . import api
     from . import render as renderer
     with _edge(), _limited(max_seconds):
         text, name = _source(file, expr)
         derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed,
-                                symmetric_gradient=symmetric_gradient, strict=strict)
+                                symmetric_gradient=symmetric_gradient, strict=strict,
+                                language=_language(language, file))
         _warn(derivation)
         _print(printable(renderer.to_verdict(derivation)), nl=False)
         if not derivation.check.ok:

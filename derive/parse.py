@@ -88,11 +88,11 @@ def _parser() -> Lark:
 _BARS = NormBars()     # the post-lexer reads the text around each bar (one parse at a time)
 
 
-def _cache_file():
+def _cache_file(grammar: str = "grammar"):
     """The parse tables' pickle, in this user's private cache folder (else no cache);
     ``derive.cache`` checks every folder on the way and the file itself on descriptors."""
     version = f"lark{lark.__version__}-py{sys.version_info[0]}.{sys.version_info[1]}"
-    path = private_cache_file(f"grammar-{version}.pickle")   # lark checks the grammar's hash
+    path = private_cache_file(f"{grammar}-{version}.pickle")   # lark checks the grammar's hash
     return path if path is not None else False
 
 
@@ -394,9 +394,11 @@ class _Reader:
         here_line = _position(here)[0]
         return f"at column {token.column}" if token.line == here_line else f"on line {token.line}"
 
-    def chain(self, wrt) -> Chain:
-        tree = _syntax_tree(self.text, self.source)
-        statements = tree.children
+    def chain(self, wrt, statements: list | None = None) -> Chain:
+        """The Chain of this text, or of ``statements`` (decl, defn and wrt trees that another
+        front end, ``latex_input``, built with tokens placed in this text)."""
+        if statements is None:
+            statements = _syntax_tree(self.text, self.source).children
         if not statements:
             raise self.fail("the chain is empty: declare inputs and define an objective", (1, 1))
         for statement in statements:
@@ -419,9 +421,13 @@ class _Reader:
         wrt_symbols = self.wrt_names(wrt)
         # a coefficient whose kind the text leaves open (lam in lam ||W||^2) takes the size
         # that makes the objective a scalar; its warning below says what it became
-        self.sizes.unify_shapes(self.drafts[-1].shape, self.sizes.scalar())
+        self.sizes.unify_shapes(self.drafts[self.objective_index()].shape, self.sizes.scalar())
         self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
         return self.finish(wrt_symbols, wrt is not None and bool(wrt))
+
+    def objective_index(self) -> int:
+        """Which definition is the objective: the last."""
+        return len(self.drafts) - 1
 
     # ------------------------------------------------ no silent misreading
 

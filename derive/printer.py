@@ -24,6 +24,7 @@ GREEK = (
 UNICODE_GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψω", GREEK))
 UNICODE_GREEK.update(zip("ΓΔΘΛΞΠΣΥΦΨΩ", "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split()))
 LATEX_GREEK_CAPITALS = {g.capitalize() for g in GREEK} & set(UNICODE_GREEK.values())
+ACCENTS = {"hat", "bar", "tilde", "check", "breve", "dot", "ddot"}   # name suffixes drawn as accents
 SUPERSCRIPT = str.maketrans("0123456789-T", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ")
 
 
@@ -59,6 +60,13 @@ class LatexPrinter:
     # ---- leaves
 
     def name(self, name: str) -> str:
+        base, *parts = name.split("_")
+        if parts and parts[0] in ACCENTS and base:     # y_hat: \hat{y}, as the LaTeX reader reads it
+            letter = self.letter(base)
+            while parts and parts[0] in ACCENTS:
+                letter = f"\\{parts.pop(0)}{{{letter}}}"
+            sub = "_".join(parts)
+            return f"{letter}_{{{self.letter(sub)}}}" if sub else letter
         base, _, sub = name.partition("_")
         digits = re.fullmatch(r"([A-Za-z]+?)(\d+)", base)
         if not sub and digits:

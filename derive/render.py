@@ -176,6 +176,10 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
     """
     result = derivation.check
     tex = tex or latex_printer(derivation)
+    # what the reader said of the input (undeclared names, skipped formulas) goes to stderr
+    # and JSON; a document shows what it says of the derivation itself
+    read = {id(w) for w in derivation.chain.warnings}
+    shown = [w for w in derivation.warnings if id(w) not in read]
     failed = {(v.block, v.index) for v in result.failures} if result else set()
     definitions = [
         {"lhs": tex(d.symbol), "rhs": tex(d.expr), "dlhs": tex(Differential(d.differential_of)),
@@ -203,9 +207,9 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "check": _check_data(result),
         "failures": failure_sentences(derivation),
         "rows": _rows(derivation),
-        "warnings": [str(w) for w in derivation.warnings],
+        "warnings": [str(w) for w in shown],
         "notices": [{"kind": "Note" if getattr(w, "kind", "") == "note" else "Warning",
-                     "text": str(w)} for w in derivation.warnings],
+                     "text": str(w)} for w in shown],
         "explain": explain,
     }
 
