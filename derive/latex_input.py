@@ -15,10 +15,8 @@ import dataclasses
 import functools
 import itertools
 import re
-import sys
 from dataclasses import dataclass
 
-import lark
 from lark import Lark, Token, Tree
 from lark.exceptions import (
     LarkError,
@@ -49,7 +47,9 @@ FUNCTION_WORDS = {
 GREEK_VARIANTS = {"varepsilon": "epsilon", "vartheta": "theta", "varphi": "phi", "varpi": "pi",
                   "varrho": "rho", "varsigma": "sigma"}
 UNICODE_GREEK = dict(zip("αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ",
-                         ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"]))
+                         ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi "
+                          "pi rho sigma tau upsilon phi chi psi omega Gamma Delta Theta Lambda Xi "
+                          "Pi Sigma Upsilon Phi Psi Omega").split()))
 GREEK_LETTERS = {v: k for k, v in UNICODE_GREEK.items()}
 # decorations that only style a letter (bold, italic, an arrow): x and \mathbf{x} are one name
 STYLES = {"mathbf", "boldsymbol", "bm", "textbf", "mathbfit", "mathit", "mathsf", "mathcal",
@@ -239,7 +239,8 @@ def _rows(text: str, start: int, end: int) -> list:
         row = row[:trailing.start()] if trailing else row
         if row.strip():
             stripped = row.lstrip(" \t\n&")
-            continues = bool(rows) and bool(re.match(r"(=|:=|\\implies|\\Rightarrow|\\le|\\ge|<|>)", stripped))
+            continues = bool(rows) and bool(
+                re.match(r"(=|:=|\\implies|\\Rightarrow|\\le|\\ge|<|>)", stripped))
             rows.append(_Row(row, start + position, continues))
         position = piece.end() if piece else stop
     return rows
@@ -709,7 +710,8 @@ def _rewrite_postfix(kids, document):
     return kids[0] if len(kids) == 1 else Tree("postfix", kids)
 
 
-_REWRITES = {"postfix": _rewrite_postfix, "group": _rewrite_group, "over": _rewrite_over, "frac": _rewrite_frac,
+_REWRITES = {"postfix": _rewrite_postfix, "group": _rewrite_group, "over": _rewrite_over,
+             "frac": _rewrite_frac,
              "frac_digits": _rewrite_frac_digits, "call": _rewrite_call,
              "bare_call": _rewrite_bare_call, "sqrt": _rewrite_sqrt, "exp_e": _rewrite_exp_e,
              "det": _rewrite_det, "angle": _rewrite_angle}
@@ -760,8 +762,8 @@ class _Assembly:
         self.differentials: list = []      # (line, column) of formulas with differentials
         self.prose_wrt: list = []          # NAME tokens of "with respect to $X$"
 
-    def warn(self, formula: _Formula, sentence: str) -> None:
-        self.document.warn(formula.line, formula.column, sentence)
+    def warn(self, formula: _Formula, sentence: str, kind: str = "warning") -> None:
+        self.document.warn(formula.line, formula.column, sentence, kind)
 
     def chain(self, wrt) -> Chain:
         for formula in self.formulas:
@@ -810,6 +812,11 @@ class _Assembly:
         try:
             reread = reader.read(statements[:last] + [hidden] + statements[last:], wrt)
         except DeriveError as error:
+            if error.message.startswith(_DERIVATIVE_INSIDE):   # ∂E/∂W = ∂E/∂x ∂x/∂W
+                self.warn(formula, f"the right side of {what} is written with derivatives (the "
+                                   "chain rule), so there is no expression to compare; the "
+                                   "derivation by differentials answers it", kind="note")
+                return None
             self.warn(formula, f"{what} does not agree with derive's reading of the chain: "
                                f"{error.line}:{error.column}: {error.message}")
             return None
@@ -979,8 +986,8 @@ class _Assembly:
         definitions = self.with_objective()
         statements = list(decls) + [Tree("defn", [name, rhs]) for name, rhs, _ in definitions[:-1]]
         self.alternatives = []
-        for name, rhs, more in definitions:
-            for k, (side, formula) in enumerate(more, 2):
+        for name, _rhs, more in definitions:
+            for k, (side, _formula) in enumerate(more, 2):
                 hidden = _tok("NAME", f"{name}\u2032{k}", _first(side))
                 statements.append(Tree("defn", [hidden, side]))
         statements.append(Tree("defn", definitions[-1][:2]) if definitions else [])
@@ -1006,12 +1013,12 @@ class _Assembly:
         objectives = [r.objective for r in self.requests]
         if not objectives and not definitions and self.lone:
             side, formula = self.lone[-1]
-            for other, skipped in self.lone[:-1]:
+            for _other, skipped in self.lone[:-1]:
                 self.warn(skipped, "skipped an expression: the last one is the objective")
             objectives = [side]
             self.requests.append(_Request(side, [], formula.line, formula.column))
         elif self.lone:
-            for side, formula in self.lone:
+            for _side, formula in self.lone:
                 self.warn(formula, "skipped an expression that is neither a definition nor a "
                                    "request")
         if not objectives:
@@ -1159,13 +1166,14 @@ def _size_tree(token: Token, document: _Document) -> Tree:
     return Tree("vector_size" if len(kids) == 1 else "matrix_size", kids)
 
 
+_DERIVATIVE_INSIDE = "a derivative is a request of its own line"
 _NOT_IN_EXPRESSIONS = {
     "reals": "a set such as \\mathbb{R}^n belongs in a declaration, X \\in \\mathbb{R}^{n\\times m}",
     "tuple": "a list a, b is not an expression",
     "arguments": "a list (a, b) is not an expression (a function of several arguments?)",
     "partial": "a differential is not read in an expression (derive writes differentials itself)",
-    "derivative": "a derivative is a request of its own line, not part of an expression",
-    "applied": "a derivative is a request of its own line, not part of an expression",
+    "derivative": _DERIVATIVE_INSIDE + ", not part of an expression",
+    "applied": _DERIVATIVE_INSIDE + ", not part of an expression",
 }
 
 
