@@ -17,7 +17,7 @@ from derive.printer import latex
 from derive.sweep import build
 
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.chain"))
-RANDOM = int(os.environ.get("DERIVE_RANDOM_ROUND_TRIPS", "200"))
+RANDOM = int(os.environ.get("DERIVE_RANDOM_ROUND_TRIPS", "500"))
 
 
 def declarations(chain) -> str:
