@@ -32,7 +32,8 @@ def test_installed_package_ships_its_templates(tmp_path):
     run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=_clean_env(),
                          capture_output=True, text=True, timeout=120)
     if run.returncode != 0:
-        pytest.skip(f"derive is not installed for {sys.executable}: {run.stderr.strip()}")
+        last = (run.stderr.strip().splitlines() or ["?"])[-1]
+        pytest.skip(f"derive is not installed for {sys.executable} ({last}; run: pip install .)")
     package, templates = (Path(line) for line in run.stdout.split())
     assert (templates / "markdown.md.j2").is_file()
     assert (templates / "latex.tex.j2").is_file()
