@@ -2,6 +2,8 @@
 
 Each gradient is compared with backpropagation written out by hand in NumPy.
 """
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -96,7 +98,12 @@ def test_a_residual_used_in_loss_and_regulariser():
 @pytest.mark.parametrize("layers", [1, 4, 16])
 def test_deep_chains_keep_every_line_short(layers):
     """Named adjoints: the longest displayed line does not grow with the depth."""
-    from benchmarks.deep_chain import deep_chain
+    import importlib.util
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "deep_chain.py"
+    spec = importlib.util.spec_from_file_location("deep_chain", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    deep_chain = module.deep_chain
     d = derive(deep_chain(layers, width=3), check=layers <= 4)
     if d.check is not None:
         assert d.check.ok

@@ -26,6 +26,14 @@ def test_installed_script_renders_the_example_from_another_folder(tmp_path):
     assert r"\frac{\partial E}{\partial W}" in run.stdout
 
 
+def test_under_ci_the_suite_tests_the_installed_package():
+    """.ci/run installs the wheel; tests/conftest.py must make the tests import it."""
+    import derive
+    if os.environ.get("CI") != "true":
+        pytest.skip("only under CI=true, where .ci/run has installed derive (pip install .)")
+    assert REPO not in Path(derive.__file__).resolve().parents
+
+
 def test_installed_package_ships_its_templates(tmp_path):
     probe = ("import derive, pathlib; from derive.templates_path import template_dir; "
              "print(pathlib.Path(derive.__file__).resolve().parent); print(template_dir())")
