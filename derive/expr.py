@@ -108,8 +108,8 @@ def node(cls: type[_Node]) -> type[_Node]:
             object.__setattr__(self, "_hash", value)
             return value
 
-    # setattr, not ``cls.__hash__ = ...``: the same assignment, which mypy rejects on a method
-    setattr(cls, "__hash__", cached_hash)
+    # replacing the dataclass's __hash__ by the caching one is the point of @node
+    cls.__hash__ = cached_hash  # type: ignore[method-assign]
     return cls
 
 
