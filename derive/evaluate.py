@@ -7,10 +7,10 @@ is kept as its diagonal, so ``(S − S²) dv`` costs O(n), not O(n³), at n = 10
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import sympy
-
-from typing import TYPE_CHECKING
 
 from . import expr as E
 from .functions import ELEMENTWISE, KINK_MARGIN, stand_in

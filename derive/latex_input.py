@@ -414,7 +414,7 @@ class _Document:
         (the user meant it), else a warning naming what stopped the reading."""
         position = offset + max(getattr(error, "pos_in_stream", None) or 0, shift) - shift
         if isinstance(error, UnexpectedEOF) or getattr(error, "token", None) is not None \
-                and getattr(cast(UnexpectedToken, error).token, "type", "") == "$END":
+                and getattr(cast(UnexpectedToken, error).token, "type", "") == "$END":   # has .token
             position = offset + len(body.rstrip())
         message = _unreadable_message(self.text, position, error)
         if _starts_statement(body):
