@@ -14,6 +14,7 @@ inside it. When both readings balance, the text is refused with both spelled out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from lark import Token
 
@@ -76,8 +77,10 @@ class NormBars:
         """Whitespace before the bar, an operand glued after it: ``a ||b``."""
         if previous is None or previous.type not in OPERAND_END:
             return False
-        before = self.text[token.start_pos - 1:token.start_pos]
-        after = self.text[token.end_pos:token.end_pos + 1]
+        # the lexer sets both positions on every token it hands on
+        start, end = cast(int, token.start_pos), cast(int, token.end_pos)
+        before = self.text[start - 1:start]
+        after = self.text[end:end + 1]
         return before.isspace() and bool(after) and (after.isalnum() or after in _GLUED)
 
     def check(self, bars: list) -> None:

@@ -8,6 +8,8 @@ The cost is a few forward passes, linear in the chain.
 """
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import sympy
 
@@ -59,7 +61,8 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
                            directions=directions,
                            sizes={s.name: v for s, v in sizes.items()},
                            verdicts=tuple(verdicts))
-    raise _domain_failure(chain, last)
+    # MAX_TRIES ≥ 1, and every attempt that does not return sets ``last``
+    raise _domain_failure(chain, cast(DomainError, last))
 
 
 # ---------------------------------------------------------------- the point
@@ -138,8 +141,9 @@ def _domain_failure(chain, error: DomainError) -> DeriveError:
     arg = error.arg
     item = chain.input_named(arg.name) if isinstance(arg, E.Symbol) else None
     if item is not None and error.function in ADVICE:
+        symbol = cast(E.Symbol, arg)        # item is None unless arg is a Symbol
         message = (f"{error.function}{where} needs {error.detail}: declare "
-                   f"{arg.name} : {_shape_text(arg.shape)} {ADVICE[error.function]}")
+                   f"{symbol.name} : {_shape_text(symbol.shape)} {ADVICE[error.function]}")
     column = definition.expr_column if definition is not None else 1
     return DeriveError(message, chain.source, line, column if line else None, EXIT_INPUT)
 
@@ -180,7 +184,7 @@ def _direction(derivation, w, values, rng):
 
 def adjoint_values(derivation, values, sizes) -> dict:
     """The named adjoints ``z̄`` at the point, in sweep order (each needs only earlier ones)."""
-    found = {}
+    found: dict[str, object] = {}
     for step in derivation.steps[1:]:
         found[E.Adjoint(step.variable).key] = evaluate(step.adjoint, {**values, **found}, None, sizes)
     return found
@@ -205,7 +209,7 @@ def relative_error(a, b, floor: float = TINY) -> float:
     return error if np.isfinite(error) else np.inf
 
 
-def noise_floor(magnitude: float, tolerance: float, spread: float = 1.0) -> float:
+def noise_floor(magnitude: float | np.floating, tolerance: float, spread: float = 1.0) -> float:
     """The scale below which a difference is rounding noise: ``10 ε · magnitude / spread``,
     divided by the tolerance so noise alone can never fail a line."""
     return 10 * np.finfo(float).eps * magnitude / (spread * tolerance)

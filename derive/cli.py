@@ -367,7 +367,7 @@ def _derive_all(files, seed, strict=False) -> list:
             code = min(code, err.exit_code)
             continue
         _warn(derivation)
-        if not derivation.check.ok:
+        if derivation.check is not None and not derivation.check.ok:
             _report_failure(derivation)
             failed.append(path)
         derivations.append(derivation)

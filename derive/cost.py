@@ -98,7 +98,7 @@ class _Diagonal:
     ``Diag(s)``, ``I``, a name defined as one, and sums, products, powers and inverses
     of those (remembered by node identity during one estimate)."""
 
-    def __init__(self, derivation):
+    def __init__(self, derivation) -> None:
         self.known: dict = {}
         self.names = set()
         for d in derivation.definitions:

@@ -5,7 +5,9 @@ through these table rules, then ``Diag(s)`` folded into ``S``.
 """
 from __future__ import annotations
 
-from .expr import Add, Diag, Expr, Hadamard, Identity, Mul, Number, Ones, contains_differential
+from typing import Any, Callable, cast
+
+from .expr import Add, Diag, Expr, Hadamard, Identity, Mul, Number, Ones, Symbol, contains_differential
 from .printer import latex
 from .rule import Rule
 from .simplify import simplify
@@ -41,7 +43,8 @@ def _distribute_diag(e: Diag):
     return e, None
 
 
-REWRITES = {Hadamard: _hadamard_as_diag, Diag: _distribute_diag}
+# each rewrite takes a node of its key's class and gives (the node rewritten, the rule or None)
+REWRITES: dict[type[Expr], Callable[[Any], tuple]] = {Hadamard: _hadamard_as_diag, Diag: _distribute_diag}
 
 
 def rewrite_with_aliases(linear: Expr, aliases: dict):
@@ -58,7 +61,8 @@ def rewrite_with_aliases(linear: Expr, aliases: dict):
         children = [visit(c) for c in e.children]
         e = e.rebuild(children) if children != list(e.children) else e
         if e in aliases:
-            used.append(Rule(f"Diag({e.arg.name}) = {aliases[e].name}",
+            vector = cast(Symbol, cast(Diag, e).arg)    # the keys are Diag(v): sweep.aliased_vector
+            used.append(Rule(f"Diag({vector.name}) = {aliases[e].name}",
                              f"{latex(e)} = {latex(aliases[e])}"))
             return aliases[e]
         return e

@@ -73,7 +73,9 @@ class Notice(str):
     def __getnewargs__(self):
         return str(self), self.line, self.column, self.kind
 
-    def format(self, source_name: str) -> str:
+    # shadows str.format on purpose: a Notice is a str only so that templates and JSON show
+    # it as text; derive calls notice.format(source_name), never str.format on a Notice
+    def format(self, source_name: str) -> str:  # type: ignore[override]
         """``file:line:col: warning: …`` (``derive: warning: …`` without a place)."""
         where = f"{source_name}:{self.line}:{self.column or 1}" if self.line else "derive"
         return f"{where}: {self.kind}: {_UNPRINTABLE.sub(chr(0xfffd), str(self))}"

@@ -7,11 +7,16 @@ is kept as its diagonal, so ``(S − S²) dv`` costs O(n), not O(n³), at n = 10
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import sympy
 
 from . import expr as E
 from .functions import ELEMENTWISE, KINK_MARGIN, stand_in
+
+if TYPE_CHECKING:
+    from .chain import Definition
 
 CONDITION_LIMIT = 1e12
 
@@ -28,6 +33,8 @@ class DomainError(ValueError):
         self.function = function
         self.detail = detail
         self.arg = arg
+
+    definition: Definition     # set by forward() on the way out; absent otherwise
 
 
 class DiagValue:
@@ -50,7 +57,7 @@ def dense(value) -> np.ndarray:
     return value.dense() if isinstance(value, DiagValue) else value
 
 
-def as_matrix(value) -> np.ndarray:
+def as_matrix(value) -> np.ndarray | DiagValue:
     """A 2-D float array: scalars become ``(1, 1)``, 1-D arrays column vectors."""
     if isinstance(value, DiagValue):
         return value

@@ -7,8 +7,17 @@ Equality is structural, so like terms can be collected by comparing trees.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import sympy
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+    from typing_extensions import dataclass_transform
+else:
+    # Only the type checker needs it: at run time the marker is a no-op.
+    def dataclass_transform(**_kwargs):
+        return lambda decorated: decorated
 
 ONE = sympy.Integer(1)
 SCALAR = (ONE, ONE)
@@ -45,7 +54,7 @@ class Expr:
 
     @property
     def children(self) -> tuple:
-        out = []
+        out: list[Expr] = []
         for name in self.child_fields:
             value = getattr(self, name)
             out.extend(value if isinstance(value, tuple) else (value,))
@@ -62,7 +71,9 @@ class Expr:
                 del children[: len(old)]
             else:
                 values[name] = children.pop(0)
-        kwargs = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "shape"}
+        # every concrete node class is a dataclass, made so by @node
+        node_fields = fields(cast("DataclassInstance", self))
+        kwargs = {f.name: getattr(self, f.name) for f in node_fields if f.name != "shape"}
         if "shape" not in self.child_fields and not self.derives_shape:
             kwargs["shape"] = self.shape
         return type(self)(**{**kwargs, **values})
@@ -80,7 +91,11 @@ class Expr:
         return self.shape
 
 
-def node(cls):
+_Node = TypeVar("_Node", bound="Expr")
+
+
+@dataclass_transform(eq_default=True, frozen_default=True, field_specifiers=(field,))
+def node(cls: type[_Node]) -> type[_Node]:
     """Frozen, structurally compared, hash-cached dataclass for an expression node."""
     cls = dataclass(frozen=True, eq=True)(cls)
     original_hash = cls.__hash__
@@ -93,7 +108,8 @@ def node(cls):
             object.__setattr__(self, "_hash", value)
             return value
 
-    cls.__hash__ = cached_hash
+    # replacing the dataclass's __hash__ by the caching one is the point of @node
+    cls.__hash__ = cached_hash  # type: ignore[method-assign]
     return cls
 
 

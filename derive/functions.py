@@ -239,7 +239,8 @@ def notes(exprs) -> list:
     """What the output says about the functions used: each unspecified function and the
     stand-in the check used for it, each kink the check kept its point away from."""
     from .expr import Unspecified, walk
-    unspecified, kinked = {}, {}
+    unspecified: dict[str, None] = {}      # dicts as ordered sets
+    kinked: dict[str, None] = {}
     for e in exprs:
         for n in walk(e):
             if isinstance(n, Unspecified):

@@ -16,6 +16,7 @@ import functools
 import itertools
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from lark import Lark, Token, Tree
 from lark.exceptions import (
@@ -23,12 +24,13 @@ from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
     UnexpectedInput,
+    UnexpectedToken,
 )
 
 from .chain import Chain
 from .errors import DeriveError, Notice, Source
 from .limits import tick
-from .parse import (_CONTROL, IMPLIES, _cache_file, _check_size, _convention, _Reader, _syntax_tree,
+from .parse import (_CONTROL, IMPLIES, _at, _cache_file, _check_size, _convention, _Reader, _syntax_tree,
                     parse_chain)
 
 # ---------------------------------------------------------------- tables
@@ -168,8 +170,8 @@ class _Positions:
         """Every token of ``tree`` moved by ``offset`` into the pasted text."""
         tokens = [tree] if isinstance(tree, Token) else list(tree.scan_values(lambda v: isinstance(v, Token)))
         for token in tokens:
-            token.start_pos += offset
-            token.end_pos += offset
+            token.start_pos = _start_pos(token) + offset
+            token.end_pos = cast(int, token.end_pos) + offset
             token.line, token.column = self.at(token.start_pos)
             token.end_line, token.end_column = self.at(token.end_pos)
         return tree
@@ -181,7 +183,8 @@ class _Positions:
 def _math_spans(text: str, source: Source) -> list:
     """(opening, body start, body end, closing end) of every formula; an unclosed delimiter is
     an error at its opening."""
-    spans, position = [], 0
+    spans: list[tuple[int, int, int, int]] = []
+    position = 0
     positions = _Positions(text)
     while True:
         match = _DELIMITERS.search(text, position)
@@ -231,7 +234,8 @@ def _rows(text: str, start: int, end: int) -> list:
     if blanked.count("{") < blanked.count("}"):
         last = blanked.rfind("}")
         blanked = blanked[:last] + " " + blanked[last + 1:]
-    rows, position = [], 0
+    rows: list[_Row] = []
+    position = 0
     for piece in list(_ROW_BREAK.finditer(blanked)) + [None]:
         stop = piece.start() if piece else len(blanked)
         row = blanked[position:stop]
@@ -327,7 +331,7 @@ class _Document:
         return statement
 
     def formulas(self, start: int, end: int) -> list:
-        out = []
+        out: list[_Formula] = []
         for row in _rows(self.text, start, end):
             formulas = self.formula(row)
             if not formulas:
@@ -366,8 +370,8 @@ class _Document:
                    "write the formula with whole vectors and matrices")
         defines_entry = body.lstrip().startswith(str(token))        # A_{ij} = x_i y_j
         if _starts_statement(body) and not defines_entry:
-            raise self.fail(message, token.start_pos)
-        self.warn(token.line, token.column, f"skipped a formula: {message}")
+            raise self.fail(message, _start_pos(token))
+        self.warn(*_at(token), f"skipped a formula: {message}")
         return []
 
     def continuation(self, body: str, offset: int):
@@ -395,7 +399,7 @@ class _Document:
                 current.append(ends[0] if len(ends) == 1 else Tree("tuple", ends))
                 formulas.append(self.made(current, rels, offset))
                 current, rels = [starts], []
-                offset = _first(starts).start_pos
+                offset = _start_pos(_first(starts))
             else:
                 current.append(side)
         formulas.append(self.made(current, rels, offset))
@@ -410,7 +414,7 @@ class _Document:
         (the user meant it), else a warning naming what stopped the reading."""
         position = offset + max(getattr(error, "pos_in_stream", None) or 0, shift) - shift
         if isinstance(error, UnexpectedEOF) or getattr(error, "token", None) is not None \
-                and getattr(error.token, "type", "") == "$END":
+                and getattr(cast(UnexpectedToken, error).token, "type", "") == "$END":   # has .token
             position = offset + len(body.rstrip())
         message = _unreadable_message(self.text, position, error)
         if _starts_statement(body):
@@ -437,7 +441,8 @@ class _Document:
         if len(seen) == 2 and "warned" not in seen:
             seen["warned"] = True
             plain, bold = seen[False], seen[True]
-            self.warn(*bold, f"{name} is written both plain (line {plain[0]}) and bold "
+            line, column = bold
+            self.warn(line, column, f"{name} is written both plain (line {plain[0]}) and bold "
                              f"(line {bold[0]}): derive reads both as the same {name}")
         return name
 
@@ -453,7 +458,8 @@ def _name_parts(raw: str) -> tuple:
             cut = i
     if cut is not None:
         raw, sub = raw[:cut].strip(), _subscript(raw[cut + 1:])
-    accents, styled = [], False
+    accents: list[str] = []
+    styled = False
     while True:
         raw = raw.strip()
         if raw.startswith("{") and raw.endswith("}"):
@@ -532,6 +538,11 @@ def _unreadable_message(text: str, position: int, error) -> str:
 
 def _tok(kind: str, value: str, like: Token) -> Token:
     return Token.new_borrow_pos(kind, value, like)
+
+
+def _start_pos(token: Token) -> int:
+    """Where a token starts in the text; the lexer sets it on every token it makes."""
+    return cast(int, token.start_pos)
 
 
 def _first(tree) -> Token:
@@ -783,7 +794,8 @@ class _Assembly:
         cannot be read never stops the derivation), else None and the reason, warned."""
         known = {i.symbol.name for i in chain.inputs} | {d.symbol.name for d in chain.definitions}
         wrt_names = {w.name for w in chain.wrt}
-        out, readable = {}, []
+        out: dict[int, None] = {}
+        readable: list[int] = []
         for k, (name, wrt_token, tree, formula) in enumerate(self.claims):
             strange = sorted({str(t) for t in tree.scan_values(
                 lambda v: isinstance(v, Token) and v.type == "NAME")} - known - {"I"})
@@ -838,7 +850,8 @@ class _Assembly:
                 shown = ", ".join(f"{line}:{column}" for line, column in places[:8])
                 shown += ", …" if len(places) > 8 else ""
                 count = "1 formula" if len(places) == 1 else f"{len(places)} formulas"
-                self.document.warn(*places[0], sentence.format(count, shown), kind="note")
+                first_line, first_column = places[0]
+                self.document.warn(first_line, first_column, sentence.format(count, shown), kind="note")
 
     # ------------------------------------------------ classification
 
@@ -900,7 +913,7 @@ class _Assembly:
     def says_wrt(self, side: Tree) -> bool:
         """Does the prose just before this ``$X$`` say "with respect to" (or w.r.t.), or
         continue such a list ("with respect to $W$ and $b$")?"""
-        start = _first(side).start_pos
+        start = _start_pos(_first(side))
         before = self.document.text[max(0, start - 40):start].rstrip(" $(\\[")
         if self.prose_wrt:
             between = self.document.text[self.prose_wrt[-1].end_pos:start]
@@ -918,18 +931,18 @@ class _Assembly:
     def declaration(self, sides, relations, formula) -> None:
         if len(sides) != 2 or relations[0] not in MEMBERSHIP or not _is(sides[1], "reals"):
             raise self.document.fail("a declaration reads `X \\in \\mathbb{R}^{n\\times m}`",
-                                     _first(sides[-1]).start_pos)
+                                     _start_pos(_first(sides[-1])))
         names = sides[0].children if _is(sides[0], "tuple") else [sides[0]]
         size = _size_tree(sides[1].children[0], self.document)
         for node in names:
             if not _is(node, "name"):
-                raise self.document.fail("only names can be declared", _first(node).start_pos)
+                raise self.document.fail("only names can be declared", _start_pos(_first(node)))
             token = node.children[0]
             self.declarations.append(Tree("decl", [token, _tok("COLON", ":", token), size]))
 
     def request(self, head: Tree, rest: list, formula) -> None:
         """``∂E/∂W`` (``= G`` makes it a claim), ``∂/∂X f``, ``\\nabla_X f``."""
-        token = head.children[0]
+        token = cast(Token, head.children[0])     # DERIV_FRAC or DERIV_OP, in latex.lark
         if head.data == "derivative":
             top, bottom = _derivative_parts(str(token))
             objective = self.sub_expression(top, token)
@@ -941,11 +954,11 @@ class _Assembly:
             variable = self.sub_expression(bottom, token)
             if not _is(variable, "name"):
                 raise self.document.fail("differentiate with respect to a variable: "
-                                         "\\frac{\\partial E}{\\partial W}", token.start_pos)
+                                         "\\frac{\\partial E}{\\partial W}", _start_pos(token))
             arguments = [variable.children[0]]
         elif not arguments:              # \nabla f without the variable
             raise self.document.fail("write the variable: \\nabla_X f or \\nabla f(X)",
-                                     token.start_pos)
+                                     _start_pos(token))
         objective = str(name) if name is not None else objective
         wrt_token = arguments[0]
         self.requests.append(_Request(objective, arguments, formula.line, formula.column))
@@ -963,18 +976,18 @@ class _Assembly:
     def sub_expression(self, text: str, at: Token):
         """A piece of a ``\\frac{\\partial …}{\\partial …}``, parsed where it was written."""
         start = self.document.text.find(text, at.start_pos, at.end_pos) \
-            if text else at.start_pos
+            if text else _start_pos(at)
         try:
             tree = _parse_formula(text)
         except UnexpectedInput as error:
             raise self.document.fail(f"cannot read {text.strip()!r} in the derivative: "
                                      + _unreadable_message(text, getattr(error, "pos_in_stream", 0)
                                                            or 0, error),
-                                     max(start, at.start_pos)) from None
-        self.document.positions.shift(tree, max(start, at.start_pos))
+                                     max(start, _start_pos(at))) from None
+        self.document.positions.shift(tree, max(start, _start_pos(at)))
         side = tree.children[0]
         if len(tree.children) != 1 or not isinstance(side, Tree):
-            raise self.document.fail(f"cannot read {text.strip()!r} in the derivative", at.start_pos)
+            raise self.document.fail(f"cannot read {text.strip()!r} in the derivative", _start_pos(at))
         return _normalise(side, self.document)
 
     # ------------------------------------------------ statements
@@ -985,7 +998,7 @@ class _Assembly:
         decls = self.merged_declarations()
         definitions = self.with_objective()
         statements = list(decls) + [Tree("defn", [name, rhs]) for name, rhs, _ in definitions[:-1]]
-        self.alternatives = []
+        self.alternatives: list = []
         for name, _rhs, more in definitions:
             for k, (side, _formula) in enumerate(more, 2):
                 hidden = _tok("NAME", f"{name}\u2032{k}", _first(side))
@@ -1133,6 +1146,7 @@ def _derivative_parts(raw: str) -> tuple:
     match = re.fullmatch(r"\\[dt]?frac\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)"
                          r"(.*)\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
                          raw, re.DOTALL)
+    match = cast(re.Match, match)     # raw is a DERIV_FRAC token, which latex.lark reads so
     return match.group(1), match.group(2)
 
 
@@ -1141,8 +1155,10 @@ def _operator_variable(raw: str) -> str:
     if not re.match(r"\\[dt]?frac", raw):           # \nabla_X, \min_X, \arg\min_{X}
         body = raw.partition("_")[2].strip()             # "" for \nabla f(x)
         return body[1:-1] if body.startswith("{") else body
-    return re.fullmatch(r".*\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
-                     raw, re.DOTALL).group(1)
+    # a DERIV_OP token (latex.lark) that starts with \frac ends like this
+    match = re.fullmatch(r".*\}\s*\{\s*(?:\\partial(?![A-Za-z])|\\mathrm\s*\{\s*d\s*\}|d)(.*)\}",
+                         raw, re.DOTALL)
+    return cast(re.Match, match).group(1)
 
 
 def _size_name(text: str) -> str:
@@ -1161,8 +1177,8 @@ def _size_tree(token: Token, document: _Document) -> Tree:
     dims = [_size_name(d) for d in re.split(r"\\times|×|\\cross|,|(?<=\w)\s*x\s*(?=\w)", body)]
     if not all(re.fullmatch(r"[0-9]+|[A-Za-z](_[A-Za-z0-9]+)?", d) for d in dims) or len(dims) > 2:
         raise document.fail(f"cannot read the size {body.strip()!r}: write \\mathbb{{R}}^{{n\\times m}}",
-                            token.start_pos + match.start(2 if match.group(2) is not None else 3))
-    kids = [_tok("NUMBER" if d.isdigit() else "NAME", d, token) for d in dims]
+                            _start_pos(token) + match.start(2 if match.group(2) is not None else 3))
+    kids: list[Token | Tree] = [_tok("NUMBER" if d.isdigit() else "NAME", d, token) for d in dims]
     return Tree("vector_size" if len(kids) == 1 else "matrix_size", kids)
 
 
@@ -1184,6 +1200,8 @@ _HIDDEN = re.compile("[\u2032\u2033]")   # J′2: a further form of J; claim″0
 class _LatexReader(_Reader):
     """``parse._Reader`` fed statement trees instead of text; further forms of a definition
     ride along as hidden definitions just before it and come back as ``Chain.alternatives``."""
+
+    skipped: list[Notice]          # set by whoever makes the reader, before read()
 
     def read(self, statements: list, wrt) -> Chain:
         if not any(s.data == "defn" for s in statements):

@@ -28,7 +28,8 @@ def derive_cell(line: str, cell: str):
 
 def _options(line: str) -> dict:
     """``--wrt A,B``, ``--no-check``, ``--seed N``, ``--expand``, ``--strict``."""
-    words, options = shlex.split(line), {}
+    words = shlex.split(line)
+    options: dict[str, object] = {}
     flags = {"--no-check": ("check", False), "--expand": ("expand", True),
              "--strict": ("strict", True), "--symmetric-gradient": ("symmetric_gradient", True)}
     while words:
@@ -37,9 +38,9 @@ def _options(line: str) -> dict:
             key, value = flags[word]
             options[key] = value
         elif word in ("--wrt", "--seed") and words:
-            value = words.pop(0)
+            given = words.pop(0)
             options["wrt" if word == "--wrt" else "seed"] = \
-                value.split(",") if word == "--wrt" else int(value)
+                given.split(",") if word == "--wrt" else int(given)
         else:
             raise DeriveError(f"%%derive: unknown option {word!r} (known: --wrt A,B, --seed N, "
                               + ", ".join(flags) + ")")

@@ -14,12 +14,13 @@ import re
 import sys
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Callable
+from typing import Callable, cast
 
 import lark
 import sympy
 from lark import Lark, Token, Tree
-from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedInput
+from lark.exceptions import (LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
+                             UnexpectedToken)
 
 from .chain import Chain, Definition, Input
 from .bars import AmbiguousBars, NormBars, StrayBar
@@ -37,7 +38,7 @@ from .shapes import Sizes
 
 ELEMENTWISE = set(ALIASES)
 FUNCTIONS = set(FUNCTION_NAMES)          # from the tables in functions.py and operations.py
-UNSUPPORTED = set()
+UNSUPPORTED: set[str] = set()
 RESERVED = FUNCTIONS | UNSUPPORTED
 PRIMES = {"'": 1, "′": 1}                # f'(x), f′(x): the derivative of a function f
 _CONVENTION_NAME = re.compile("(?:" + "|".join(CONVENTION) + r")(?:_[A-Za-z0-9]+|[0-9]+)?")
@@ -101,7 +102,7 @@ def _syntax_tree(text: str, source: Source) -> Tree:
     parser = _parser()
     _BARS.text = text
     interactive = parser.parse_interactive(text)
-    seen = [None, None]            # the last two tokens handed to the parser
+    seen: list[Token | None] = [None, None]            # the last two tokens handed to the parser
     try:
         for count, token in enumerate(interactive.iter_parse()):
             seen = [seen[1], token]
@@ -109,8 +110,8 @@ def _syntax_tree(text: str, source: Source) -> Tree:
                 tick(source, token.line)
         return interactive.feed_eof(seen[1])
     except UnexpectedInput as error:
-        token = getattr(error, "token", None)
-        previous = seen[0] if token is not None and token is seen[1] else seen[1]
+        failed = getattr(error, "token", None)
+        previous = seen[0] if failed is not None and failed is seen[1] else seen[1]
         raise _syntax_error(error, previous, source) from None
     except AmbiguousBars as error:
         first, second = error.readings
@@ -127,7 +128,8 @@ def _syntax_tree(text: str, source: Source) -> Tree:
 def _syntax_error(error: UnexpectedInput, previous, source: Source) -> DeriveError:
     if isinstance(error, UnexpectedCharacters):
         return _character_error(error, source)
-    token = error.token
+    # what lark raises here besides UnexpectedCharacters (handled above) carries the token
+    token = cast("UnexpectedToken | UnexpectedEOF", error).token
     expected = set(getattr(error, "expected", ()) or ())
     line, column = error.line, error.column
     if token.type == "$END" and previous is not None:
@@ -147,7 +149,8 @@ def _describe(token) -> str:
 
 def _character_error(error: UnexpectedCharacters, source: Source) -> DeriveError:
     """A character no token starts with; ``1.2.3`` is reported whole, as a bad number."""
-    text, position = source.text, error.pos_in_stream
+    # lark sets pos_in_stream (Optional on the base class) on every UnexpectedCharacters
+    text, position = source.text, cast(int, error.pos_in_stream)
     start = position
     while start > 0 and text[start - 1] in "0123456789.":
         start -= 1
@@ -270,7 +273,8 @@ def _mul(factors) -> Expr:
     A nested product is spliced in only where every step stays well shaped:
     ``A (xᵀy)`` keeps its parentheses, since there ``xᵀy`` acts as a scalar.
     """
-    flat, shape = [], None
+    flat: list[Expr] = []
+    shape = None
     for factor in factors:
         parts = (factor,)
         if isinstance(factor, Mul) and _fold(shape, factor.factors) is not None:
@@ -300,7 +304,7 @@ def _negate(x: Expr) -> Expr:
 
 
 def _add(terms) -> Expr:
-    flat = []
+    flat: list[Expr] = []
     for term in terms:
         flat.extend(term.terms if isinstance(term, Add) else (term,))
     return Add(tuple(flat))
@@ -327,11 +331,17 @@ def _last_token(node) -> Token:
 
 
 def _start(node) -> int:
-    return _first_token(node).start_pos
+    # every token of a parse tree comes from the lexer, which sets its positions
+    return cast(int, _first_token(node).start_pos)
 
 
 def _end(node) -> int:
-    return _last_token(node).end_pos
+    return cast(int, _last_token(node).end_pos)
+
+
+def _at(token: Token) -> tuple[int, int]:
+    """(line, column) of a token; the lexer sets both on every token it makes."""
+    return cast(int, token.line), cast(int, token.column)
 
 
 def _position(where) -> tuple:
@@ -494,12 +504,14 @@ class _Reader:
 
     def declare(self, statement: Tree) -> None:
         name_token, _colon, size, *properties = statement.children
+        # the grammar: NAME ":" size property*
+        name_token, size = cast(Token, name_token), cast(Tree, size)
         if size.data == "vector_size" and str(size.children[0]) == "function":
             return self.declare_function(name_token, properties)
         name = self.claim(name_token, "declared")
         shape = self.size(size)
         props = self.properties(name, shape, properties)
-        self.inputs[name] = _InputInfo(shape, props, True, name_token.line, name_token.column)
+        self.inputs[name] = _InputInfo(shape, props, True, *_at(name_token))
 
     def declare_function(self, name_token: Token, properties) -> None:
         """``f : function``: an unspecified elementwise scalar function, applied as f(x)."""
@@ -513,15 +525,18 @@ class _Reader:
         if tree.data == "scalar_size":
             return self.sizes.scalar()
         if tree.data == "dims_size":
-            token = tree.children[0]
-            rows, cols = re.fullmatch(r"([0-9]+|[A-Za-z])[x×](.+)", token).groups()
+            token = cast(Token, tree.children[0])
+            # the grammar's DIMS token is exactly this pattern
+            match = cast(re.Match, re.fullmatch(r"([0-9]+|[A-Za-z])[x×](.+)", token))
+            rows, cols = match.groups()
             return (self.dim(rows, token, 0), self.dim(cols, token, len(rows) + 1))
-        dims = [self.dim(str(t), t) for t in tree.children]
+        dims = [self.dim(str(t), cast(Token, t)) for t in tree.children]
         return (dims[0], dims[1] if len(dims) == 2 else self.sizes.constant(1))
 
     def dim(self, text: str, token: Token, offset: int = 0) -> int:
         """A declared size: a positive whole number or a size symbol."""
-        at = (token.line, token.column + offset)
+        line, column = _at(token)
+        at = (line, column + offset)
         if not text[0].isdigit():
             self.size_names.setdefault(text, Token("NAME", text, line=at[0], column=at[1]))
             return self.sizes.symbol(text)
@@ -549,13 +564,14 @@ class _Reader:
 
     def announce(self, statement: Tree) -> None:
         name_token, rhs = statement.children
+        name_token = cast(Token, name_token)      # the grammar: NAME "=" expression
         name = self.claim(name_token, "defined")
         self.defined[name] = (len(self.definitions), name_token)
         self.definitions.append((name_token, rhs))
 
     def note_wrt(self, statement: Tree) -> None:
         self.wrt_tokens.extend(statement.children)
-        self.wrt_line = self.wrt_line or statement.children[0].line
+        self.wrt_line = self.wrt_line or _at(cast(Token, statement.children[0]))[0]
 
     def check_size_names(self) -> None:
         for name, (kind, token) in self.names.items():
@@ -580,7 +596,7 @@ class _Reader:
         return getattr(self, "read_" + node.data)(node)
 
     def read_name(self, node: Tree) -> _Draft:
-        token = node.children[0]
+        token = cast(Token, node.children[0])
         name = str(token)
         if name in RESERVED or name in self.functions or self.applied_by_convention(name):
             raise self.fail(f"{name} is a function: write {name}(…)", token)
@@ -609,7 +625,7 @@ class _Reader:
             raise self.fail(f"{name} is a size ({self.where(earlier, token)}), not a variable", token)
         if name not in self.inputs:
             shape = self.convention_shape(_convention(name))
-            self.inputs[name] = _InputInfo(shape, frozenset(), False, token.line, token.column)
+            self.inputs[name] = _InputInfo(shape, frozenset(), False, *_at(token))
         self.used.add(name)
         return self.inputs[name].shape
 
@@ -620,10 +636,10 @@ class _Reader:
         return (rows, self.sizes.constant(1) if kind == "vector" else self.sizes.fresh())
 
     def read_number(self, node: Tree) -> _Draft:
-        token = node.children[0]
+        token = cast(Token, node.children[0])
         if token.type == "HALF":
             return self.number_draft(Fraction(1, 2), node)
-        if token == "1" and not _SLASH_NEXT.match(self.text, token.end_pos):
+        if token == "1" and not _SLASH_NEXT.match(self.text, _end(token)):
             n = self.sizes.fresh()
             self.inferred.append((n, node, "the length of the ones vector 1"))
 
@@ -672,7 +688,7 @@ class _Reader:
         terms, signs = [self.expr(items[0])], [True]
         shape = terms[0].shape
         for i in range(1, len(items), 2):
-            op, term = items[i], self.expr(items[i + 1])
+            op, term = cast(Token, items[i]), self.expr(items[i + 1])
             if not self.sizes.unify_shapes(shape, term.shape):
                 left = _quote(self.text[_start(node):_end(items[i - 1])])
                 raise self.fail(f"{left} {op} {_quote(term.text)}: {left} is "
@@ -757,7 +773,8 @@ class _Reader:
 
     def read_postfix(self, node: Tree) -> _Draft:
         draft = self.expr(node.children[0])
-        for token in node.children[1:]:
+        for child in node.children[1:]:
+            token = cast(Token, child)                  # postfix operators are tokens
             if token.type == "TRANSPOSE":              # x⊤, x.T
                 token = Token.new_borrow_pos("POSTFIX", "ᵀ", token)
             draft = self.postfix(draft, token, self.text[_start(node):_end(token)])
@@ -926,7 +943,8 @@ class _Reader:
         return (length, self.sizes.constant(1))
 
     def kron_shape(self, row, operands, token) -> tuple:
-        return self.kron(*operands, token, "").shape
+        left, right = operands
+        return self.kron(left, right, token, "").shape
 
     # ------------------------------------------------ unspecified functions
 
@@ -1083,8 +1101,7 @@ class _Reader:
         name = str(name_token)
         symbol = Symbol(name, expr.shape, props=properties_of(expr))
         self.symbols[name] = symbol
-        return Definition(symbol, expr, name_token.line, name_token.column,
-                          _position(rhs)[1])
+        return Definition(symbol, expr, *_at(name_token), _position(rhs)[1])
 
     def build(self, draft: _Draft) -> Expr:
         """The finished node; a shape error the drafts missed is placed at its operator."""
@@ -1174,7 +1191,8 @@ def _with_call_first(node: Tree, token: Token, order: int) -> Tree | None:
     binds as an atom does, so ``f (x)ᵀ`` is ``f(x)ᵀ`` and ``f (x) ∘ y`` is ``f(x) ∘ y``."""
     if node.data == "paren":
         call = Tree("call", [token, *node.children], node.meta)
-        call.order = order
+        # an extra attribute on this one tree, read back by read_call (getattr, with a default)
+        call.order = order  # type: ignore[attr-defined]
         return call
     if node.data in ("postfix", "hada") and isinstance(node.children[0], Tree):
         first = _with_call_first(node.children[0], token, order)

@@ -47,8 +47,8 @@ def write_pdf(tex: str, output, *, keep_tex: bool = False, time_limit: float = T
 def compile_pdf(tex: str, *, time_limit: float = TIME_LIMIT, kept: Path | None = None) -> bytes:
     """The bytes of the PDF TeX makes of ``tex``; exit 5 with TeX's own error line if it fails."""
     latexmk, pdflatex = engine()
-    with tempfile.TemporaryDirectory(prefix="derive-tex-") as folder:
-        folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="derive-tex-") as name:
+        folder = Path(name)
         (folder / f"{JOB}.tex").write_text(tex, encoding="utf-8")
         deadline = time.monotonic() + time_limit
         if latexmk:

@@ -16,7 +16,7 @@ ONE = sympy.Integer(1)
 class Sizes:
     """The size variables of one chain; a shape is a pair of variable ids."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._parent: list[int] = []
         self._value: list = []        # meaningful at roots: Integer, Symbol or None
         self._symbols: dict[str, int] = {}

@@ -11,6 +11,7 @@ and cancels inverses and elementwise fractions; ``expand`` (for ``--expand``) di
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable
 
 import sympy
 
@@ -88,7 +89,7 @@ def _flat_terms(terms):
 def _mul(e: Mul) -> Expr:
     """Numbers to the front, identities out, ``AA`` → ``A²``; any zero factor → 0."""
     coefficient = sympy.Integer(1)
-    factors = []
+    factors: list[Expr] = []
     for f in _flat_factors(e.factors):
         if isinstance(f, Zero):
             return Zero(e.shape)
@@ -114,7 +115,7 @@ def _scalars_first(factors: list) -> list:
 
 def _ones_outer_products(factors: list) -> list:
     """``1 1ᵀ`` is the matrix of ones."""
-    out = []
+    out: list[Expr] = []
     for f in factors:
         if out and isinstance(out[-1], Ones) and out[-1].cols == 1 \
                 and isinstance(f, Transpose) and isinstance(f.arg, Ones) and f.arg.cols == 1:
@@ -320,7 +321,8 @@ def _diag(e: Diag) -> Expr:
     return e
 
 
-SIMPLIFIERS = {
+# each step takes a node of its key's class
+SIMPLIFIERS: dict[type[Expr], Callable[[Any], Expr]] = {
     Add: _add,
     Mul: _mul,
     Transpose: _transpose,
@@ -413,7 +415,8 @@ def _cancel_inverses(e: Mul) -> Expr | None:
             spread += [simplify(Transpose(g)) for g in reversed(inverses)] if transposed else inverses
         else:
             spread.append(f)
-    kept, cancelled = [], False
+    kept: list[Expr] = []
+    cancelled = False
     for f in spread:
         if kept and _square(f) and _square(kept[-1]) and simplify(simplify(Inverse(f))) == kept[-1]:
             kept.pop()
@@ -493,11 +496,11 @@ def _factor_sum(e: Add) -> Expr:
         *outside, inner = scaled.factors
         candidates += [simplify(Mul((*outside, g))) for g in
                        (_group_by_factor(inner, side) for side in (-1, 0)) if g is not None]
-    candidates = [c for c in candidates if c is not None]
-    if not candidates:
+    found = [c for c in candidates if c is not None]
+    if not found:
         return _shorter(e, scaled)
     from .printer import latex
-    return min(candidates, key=lambda c: len(latex(c)))
+    return min(found, key=lambda c: len(latex(c)))
 
 
 def _group_by_factor(e: Add, side: int) -> Expr | None:
@@ -549,7 +552,7 @@ def _pull_out(terms: list, common: Expr, side: int) -> Expr:
     return simplify(Mul(pair))
 
 
-def _common_coefficient(e: Add) -> Expr | None:
+def _common_coefficient(e: Add) -> Mul | None:
     """``2X − 2Y`` → ``2(X − Y)``, ``αA/β + B/β`` → ``(αA + B)/β``: the number (up to sign)
     and the scalar powers every term shares (a candidate; kept only if it prints shorter)."""
     split = [_scalar_powers(t) for t in e.terms]
@@ -576,7 +579,8 @@ def _common_coefficient(e: Add) -> Expr | None:
 
 def _scalar_powers(term: Expr):
     """``−2(xᵀAx)(xᵀx)⁻² x`` → ``(−2, {xᵀAx: 1, xᵀx: −2}, [x])``."""
-    coefficient, powers, rest = sympy.Integer(1), {}, []
+    coefficient, rest = sympy.Integer(1), []
+    powers: dict[Expr, Any] = {}
 
     def visit(f):
         nonlocal coefficient
@@ -661,7 +665,9 @@ def _from_sympy(r, shape, back: dict) -> Expr | None:
     coefficient, factors = r.as_coeff_mul()
     if not coefficient.is_Rational:
         return None
-    scalars, numerator, denominator = [], [], []
+    scalars: list[Expr] = []
+    numerator: list[Expr] = []
+    denominator: list[Expr] = []
     for f in factors:
         base, k = f.as_base_exp()
         if not (k.is_Integer and 0 < abs(k) <= 3):

@@ -108,7 +108,9 @@ def reused(chain: Chain, varying: set) -> bool:
 
 def definition_lines(chain: Chain, varying: set):
     """One ``Y = f ⟹ dY = ℓ`` line per definition, and each variable's ``ℓ``."""
-    lines, linear, aliases = [], {}, {}
+    lines: list = []
+    linear: dict[str, Expr] = {}
+    aliases: dict[Expr, Symbol] = {}
     for definition in chain.definitions:
         vector = aliased_vector(definition, linear)
         if vector is None:
@@ -223,7 +225,7 @@ def named_sweep(chain: Chain, linear: dict):
 def collect(pending: dict, g: Expr, linear: Expr):
     """``g : linear`` as ``Σ Gᵢ : dYᵢ`` (one term per Y), each Gᵢ also added to pending."""
     pieces: dict = {}
-    used = []
+    used: list[Rule] = []
     for coefficient, symbol, rules in move_left(g, linear):
         pieces.setdefault(symbol.name, (symbol, []))[1].append(coefficient)
         used.extend(r for r in rules if r not in used)
