@@ -42,6 +42,7 @@ class LatexPrinter:
     otimes = r"\otimes "
     block_sum = r"\textstyle\sum_{ij}"
     frobenius_subscript = "_F"
+    digit_joint = r"\cdot "        # between a number and what it would run into
 
     def __init__(self, differential_prefix: str | None = None):
         if differential_prefix is not None:
@@ -147,7 +148,7 @@ class LatexPrinter:
             piece = self.print(factor, context)
             if previous is not None:
                 out += self.joiner(previous, factor)
-            out = glue(out, piece)
+            out = glue(out, piece, self.digit_joint)
             previous = factor
         return out
 
@@ -297,6 +298,7 @@ class TextPrinter(LatexPrinter):
     colon = " : "
     minus = "−"
     thin = " "
+    digit_joint = " "
 
     def letter(self, word: str) -> str:
         return word
@@ -315,8 +317,8 @@ class TextPrinter(LatexPrinter):
 
     def superscript(self, base, sup):
         inner = self.print(base, ATOM)
-        if "/" in sup:                     # (xᵀy)^(1/3): a fraction has no superscript digits
-            return f"{inner}^({sup.replace('-', self.minus)})"
+        if "/" in sup:                     # (xᵀy)^{1/3}: a fraction has no superscript digits
+            return f"{inner}^{{{sup}}}"
         return inner + sup.translate(SUPERSCRIPT)
 
     def fraction(self, numerator, denominator):
@@ -342,7 +344,7 @@ class TextPrinter(LatexPrinter):
     def call(self, name, arg):
         name = {r"\mathrm{softmax}_{\mathrm{rows}}": "softmax_rows"}.get(name, name)
         name = re.sub(r"^\\mathrm\{(.*)\}$", r"\1", name)
-        name = {r"\mathrm{tr}": "tr", r"\det": "det", r"\log\det": "log det", r"\mathrm{Diag}": "Diag",
+        name = {r"\mathrm{tr}": "tr", r"\det": "det", r"\log\det": "logdet", r"\mathrm{Diag}": "Diag",
                 r"\mathrm{diag}": "diag"}.get(name, name.lstrip("\\"))
         return f"{name}({self.print(arg, ADD)})"
 
@@ -374,10 +376,14 @@ def precedence(e: E.Expr) -> int:
     return ATOM
 
 
-def glue(left: str, right: str) -> str:
-    """Concatenate, keeping ``\\lambda w`` from becoming ``\\lambdaw``."""
+def glue(left: str, right: str, digits: str = r"\cdot ") -> str:
+    """Concatenate, keeping ``\\lambda w`` from becoming ``\\lambdaw`` and a number from
+    running into the one before it or a name (``40·1``, not ``401``; ``x\\cdot 2``, not
+    ``x2``): ``digits`` goes between them."""
     if re.search(r"\\[A-Za-z]+$", left) and right[:1].isalpha():
         return left + " " + right
+    if right[:1].isdigit() and left[-1:].isalnum():
+        return left + digits + right
     return left + right
 
 
