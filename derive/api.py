@@ -242,7 +242,9 @@ def notes(paths: Iterable, output=None, *, to: str | None = None, title: str | N
         try:
             derivation = derive_file(path, seed=seed, strict=strict, limits=limits)
         except DeriveError as err:
-            failures.append((path, err.format().split("\n")[0]))
+            located = err.source is not None and err.line is not None
+            failures.append((path, err.format().split("\n")[0] if located
+                             else f"{display_name(path)}: {err.message}"))
             code = min(code, err.exit_code)
             continue
         report_warnings(derivation, warn)

@@ -431,6 +431,7 @@ def test_max_seconds_is_per_chain_in_notes(monkeypatch, tmp_path):
     stopped = run("notes", *chains, "-o", out, "--max-seconds", "0.2")
     assert stopped.exit_code == 2
     assert stopped.stderr.count("stopped after 0.2 s") == 3
+    assert f"  {TWO_LAYER}:" in stopped.stderr          # each stop names its chain
 
 
 # ---------------------------------------------------------------- the API does what the CLI does
