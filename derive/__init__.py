@@ -13,8 +13,9 @@ __all__ = ["derive", "derive_file", "render", "notes", "Derivation", "DeriveErro
 
 def __getattr__(name):
     if name == "render":          # the module derive.render, callable as api.render
-        import importlib
-        return importlib.import_module(".render", __name__)
+        import sys
+        from .render import FORMATS  # noqa: F401  (imports the module derive.render)
+        return sys.modules[f"{__name__}.render"]
     if name in ("derive", "derive_file", "notes"):
         from . import api
         return getattr(api, name)
