@@ -193,7 +193,7 @@ def render(path=None, *, text: str | None = None, source_name: str | None = None
     flavor = formats.chosen(flavor, formats.FLAVORS, "Markdown flavor")
     check_document_options(fmt, output, standalone=standalone, keep_tex=keep_tex,
                            katex_url=katex_url)
-    limits = limits or Limits.from_environment(max_seconds=max_seconds)
+    limits = _limits(limits, max_seconds)
     with applied(limits):
         options = dict(wrt=wrt, check=check, seed=seed, expand=expand, strict=strict,
                        symmetric_gradient=symmetric_gradient, language=language)
@@ -234,7 +234,7 @@ def notes(paths: Iterable, output=None, *, to: str | None = None, title: str | N
         raise DeriveError("give at least one chain file")
     fmt = formats.infer_notes(to, output)
     check_document_options(fmt, output, keep_tex=keep_tex, katex_url=katex_url)
-    limits = limits or Limits.from_environment(max_seconds=max_seconds)
+    limits = _limits(limits, max_seconds)
     derivations, failures, code = [], [], EXIT_CHECK_FAILED
     for done, path in enumerate(paths):
         if progress is not None:
@@ -260,6 +260,13 @@ def notes(paths: Iterable, output=None, *, to: str | None = None, title: str | N
     rendered = document(derivations, fmt, notes=True, headings=headings, title=title,
                         katex_url=katex_url, explain=explain, output=output)
     return _written(rendered, output, fmt, keep_tex)
+
+
+def _limits(limits: Limits | None, max_seconds: float | None) -> Limits:
+    """``limits`` (else the defaults and DERIVE_MAX_… variables), ``max_seconds`` over them."""
+    if limits is None:
+        return Limits.from_environment(max_seconds=max_seconds)
+    return limits if max_seconds is None else dataclasses.replace(limits, max_seconds=max_seconds)
 
 
 def _failed(failures, total: int) -> str:
