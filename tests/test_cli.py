@@ -335,7 +335,7 @@ def test_version_without_package_metadata(tmp_path):
     assert "version" in project["project"]["dynamic"]
     assert derive.__version__ == "0.2.0"
     from setuptools.config.pyprojecttoml import read_configuration
-    built = read_configuration(ROOT / "pyproject.toml", expand=True, root_dir=ROOT)
+    built = read_configuration(ROOT / "pyproject.toml", expand=True)
     assert built["project"]["version"] == derive.__version__       # what pip would install
     blind = ("import importlib.metadata as m, sys\n"
              "def missing(*a, **k): raise m.PackageNotFoundError('derive')\n"
