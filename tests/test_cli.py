@@ -334,8 +334,11 @@ def test_version_without_package_metadata(tmp_path):
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "derive.__version__"}
     assert "version" in project["project"]["dynamic"]
     assert derive.__version__ == "0.2.0"
+    import warnings
     from setuptools.config.pyprojecttoml import read_configuration
-    built = read_configuration(ROOT / "pyproject.toml", expand=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")               # setuptools: [tool.setuptools] is "beta"
+        built = read_configuration(ROOT / "pyproject.toml", expand=True)
     assert built["project"]["version"] == derive.__version__       # what pip would install
     blind = ("import importlib.metadata as m, sys\n"
              "def missing(*a, **k): raise m.PackageNotFoundError('derive')\n"
