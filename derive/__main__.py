@@ -9,7 +9,7 @@ EXIT_INTERRUPTED = 130
 def main():
     try:
         from .cli import main as command
-        command()
+        command(prog_name="derive")      # also names completion: _DERIVE_COMPLETE
     except KeyboardInterrupt:
         try:
             sys.stderr.write("derive: interrupted\n")

@@ -1,16 +1,22 @@
-"""The Python API: chain text in, a (checked) Derivation out. Never prints; errors are DeriveError."""
+"""The Python API: chain text in, a (checked) Derivation out; ``render`` and ``notes`` do
+all the command line does (format inference, option checks, documents, files). Never
+prints; errors are DeriveError."""
 from __future__ import annotations
 
 import dataclasses
 import os
 import stat
+import warnings
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterable
 
 from .check import assign_sizes, check as numeric_check
 from .check import check_alternatives, check_claims
 from .cost import refuse_costly
 from .derivation import Derivation
-from .errors import DeriveError
+from .errors import EXIT_CHECK_FAILED, DeriveError
+from . import formats
 from .latex_input import read_chain
 from .limits import Limits, applied, read_bounded
 from .sweep import build
@@ -139,3 +145,202 @@ def _open_chain(path):
 
 def _readable_kind(mode: int) -> bool:
     return stat.S_ISREG(mode) or stat.S_ISFIFO(mode)
+
+
+# ---------------------------------------------------------------- documents and files
+
+
+class CheckFailed(DeriveError):
+    """A numeric check that failed where output was asked for: nothing is written. The
+    message is the derivation with the failing lines marked, then one sentence per line."""
+
+    def __init__(self, derivation: Derivation):
+        from . import render as renderer
+        self.derivation = derivation
+        self.sentences = renderer.failure_sentences(derivation)
+        super().__init__("numeric check failed", exit_code=EXIT_CHECK_FAILED)
+        self.verdict = renderer.to_verdict(derivation)
+
+    def format(self) -> str:
+        return self.verdict + "\n".join(self.sentences)
+
+
+Warn = Callable[[str], None]
+
+
+def render(path=None, *, text: str | None = None, source_name: str | None = None,
+           to: str | None = None, output=None, flavor: str = "mse",
+           template=None, standalone: bool = False, explain: bool = False,
+           keep_tex: bool = False, katex_url: str | None = None,
+           wrt=None, seed: int = 0, check: bool = True, expand: bool = False,
+           symmetric_gradient: bool = False, strict: bool = False, language: str | None = None,
+           limits: Limits | None = None, max_seconds: float | None = None,
+           warn: Warn | None = None) -> str | bytes:
+    """What ``derive render`` does: derive the chain in the file ``path`` (or ``text``),
+    check it, and return it in format ``to`` — else the format of ``output``'s extension,
+    else Markdown (``flavor``: mse, katex or github; ``md``, ``tex``, ``py`` are short for
+    markdown, latex, numpy). ``output``, a file name, is written atomically; ``"-"`` means
+    the caller prints the result (so no PDF); None writes nothing. A PDF is returned as
+    bytes. Options that cannot apply (``keep_tex`` without PDF, …) are refused before any
+    derivation runs; a failed check raises ``CheckFailed`` (exit 3) and writes nothing.
+    ``warn`` receives each warning as ``file:line:col: warning: …`` (default: Python's
+    ``warnings.warn``)."""
+    if (path is None) == (text is None):
+        raise DeriveError("give exactly one of a chain file and text=")
+    if template is not None and to is not None:
+        raise DeriveError("give -t or --template, not both")
+    fmt = formats.infer(to, None if template is not None else output)
+    flavor = formats.chosen(flavor, formats.FLAVORS, "Markdown flavor")
+    check_document_options(fmt, output, standalone=standalone, keep_tex=keep_tex,
+                           katex_url=katex_url)
+    limits = _limits(limits, max_seconds)
+    with applied(limits):
+        options = dict(wrt=wrt, check=check, seed=seed, expand=expand, strict=strict,
+                       symmetric_gradient=symmetric_gradient, language=language)
+        if path is not None:
+            derivation = derive_file(path, source_name=source_name, **options)
+        else:
+            if text is None:
+                raise DeriveError("give a chain file or text=")
+            derivation = derive(text, source_name=source_name or "<-e>", **options)
+        report_warnings(derivation, warn)
+        if derivation.check is not None and not derivation.check.ok:
+            raise CheckFailed(derivation)
+        from . import render as renderer
+        if template is not None:
+            rendered = renderer.to_template(derivation, template, explain)
+        elif fmt in formats.DOCUMENTS or standalone:
+            rendered = document([derivation], fmt, katex_url=katex_url, explain=explain,
+                                output=output)
+        else:
+            rendered = renderer.render(derivation, fmt, flavor, explain)
+    return _written(rendered, output, fmt, keep_tex)
+
+
+Progress = Callable[[int, int, "str | None", int], None]
+
+
+def notes(paths: Iterable, output=None, *, to: str | None = None, title: str | None = None,
+          seed: int = 0, explain: bool = False, keep_tex: bool = False,
+          katex_url: str | None = None, strict: bool = False,
+          limits: Limits | None = None, max_seconds: float | None = None,
+          warn: Warn | None = None, progress: Progress | None = None) -> str | bytes:
+    """What ``derive notes`` does: lecture notes (LaTeX, PDF or HTML: ``to``, else
+    ``output``'s extension), a section per chain file, titled by its ``# title:`` line,
+    else its file name. Every chain is derived and checked first, each under its own
+    time limit (``max_seconds``); if any fails, nothing is written and one DeriveError
+    names every failed chain with its first error. ``progress(done, total, name,
+    failed)`` is called before each chain and, with ``name`` None, at the end."""
+    paths = list(paths)
+    if not paths:
+        raise DeriveError("give at least one chain file")
+    fmt = formats.infer_notes(to, output)
+    check_document_options(fmt, output, keep_tex=keep_tex, katex_url=katex_url)
+    limits = _limits(limits, max_seconds)
+    derivations: list = []
+    failures: list = []
+    code = EXIT_CHECK_FAILED
+    for done, path in enumerate(paths):
+        if progress is not None:
+            progress(done, len(paths), display_name(path), len(failures))
+        try:
+            derivation = derive_file(path, seed=seed, strict=strict, limits=limits)
+        except DeriveError as err:
+            located = err.source is not None and err.line is not None
+            failures.append((path, err.format().split("\n")[0] if located
+                             else f"{display_name(path)}: {err.message}"))
+            code = min(code, err.exit_code)
+            continue
+        report_warnings(derivation, warn)
+        if derivation.check is not None and not derivation.check.ok:
+            from .render import failure_sentences
+            failures.append((path, (failure_sentences(derivation) or ["numeric check failed"])[0]))
+        derivations.append(derivation)
+    if progress is not None:
+        progress(len(paths), len(paths), None, len(failures))
+    if failures:
+        raise DeriveError(_failed(failures, len(paths)), exit_code=code)
+    headings = [d.chain.title or Path(display_name(p)).name for d, p in zip(derivations, paths)]
+    rendered = document(derivations, fmt, notes=True, headings=headings, title=title,
+                        katex_url=katex_url, explain=explain, output=output)
+    return _written(rendered, output, fmt, keep_tex)
+
+
+def _limits(limits: Limits | None, max_seconds: float | None) -> Limits:
+    """``limits`` (else the defaults and DERIVE_MAX_… variables), ``max_seconds`` over them."""
+    if limits is None:
+        return Limits.from_environment(max_seconds=max_seconds)
+    return limits if max_seconds is None else dataclasses.replace(limits, max_seconds=max_seconds)
+
+
+def _failed(failures, total: int) -> str:
+    """One summary: the failed chains, then each one's first error."""
+    names = ", ".join(display_name(path) for path, _ in failures)
+    lines = [f"notes not written: {names} failed ({len(failures)} of {total} chain"
+             f"{'s' * (total > 1)})"]
+    return "\n".join(lines + [f"  {first}" for _, first in failures])
+
+
+def report_warnings(derivation: Derivation, warn: Warn | None = None) -> None:
+    """Each warning as ``file:line:col: warning: …`` to ``warn`` (default: warnings.warn)."""
+    name = derivation.chain.source.name if derivation.chain.source else "derive"
+    for warning in warnings_of(derivation):
+        line = (warning.format(name) if hasattr(warning, "format")
+                else f"derive: warning: {warning}")
+        if warn is None:
+            warnings.warn(line, UserWarning, stacklevel=3)
+        else:
+            warn(line)
+
+
+def check_document_options(fmt: str, output=None, *, standalone: bool = False,
+                           keep_tex: bool = False, katex_url: str | None = None) -> None:
+    """Refuse what cannot work before any derivation runs: a PDF to stdout, no TeX (exit 4)."""
+    if standalone and fmt not in ("latex", "pdf", "html"):
+        raise DeriveError("--standalone applies to LaTeX output (-t latex)")
+    if keep_tex and fmt != "pdf":
+        raise DeriveError("--keep-tex applies to PDF output (-o FILE.pdf)")
+    if katex_url and fmt != "html":
+        raise DeriveError("--katex-url applies to HTML output (-o FILE.html)")
+    if katex_url:
+        from .document import katex_assets
+        katex_assets(katex_url, _page_dir(output))      # refuses a folder without KaTeX
+    if fmt == "pdf":
+        from .output import is_stream
+        if output == "-" or (output is not None and is_stream(output)):
+            raise DeriveError("refusing to write a PDF to standard output or a terminal: "
+                              "give -o FILE.pdf")
+        from .pdf import engine
+        engine()
+
+
+def document(derivations, fmt: str, *, notes: bool = False, katex_url: str | None = None,
+             explain: bool = False, output=None, **options) -> str:
+    """A whole document: an HTML page, else the LaTeX article or notes (which a PDF compiles)."""
+    from . import document as documents
+    if fmt == "html":
+        return documents.html(derivations, notes=notes, katex_url=katex_url, explain=explain,
+                              page_dir=_page_dir(output), **options)
+    if notes:
+        return documents.notes(derivations, explain=explain, **options)
+    return documents.standalone(derivations[0], explain=explain)
+
+
+def _page_dir(output) -> Path:
+    """The folder a page lands in: a local KaTeX copy is linked relative to it."""
+    return Path(output).parent if output not in (None, "-") else Path.cwd()
+
+
+def _written(rendered: str, output, fmt: str, keep_tex: bool) -> str | bytes:
+    """``rendered`` written to the file ``output`` (atomically) and returned; for PDF,
+    ``rendered`` is the LaTeX to compile and the PDF's bytes are returned."""
+    from . import pdf
+    from .output import write_atomically
+    if fmt == "pdf":
+        if output is None:
+            return pdf.compile_pdf(rendered)
+        pdf.write_pdf(rendered, output, keep_tex=keep_tex)
+        return Path(output).read_bytes()
+    if output not in (None, "-"):
+        write_atomically(output, rendered)
+    return rendered

@@ -1,4 +1,5 @@
-"""The ``derive`` command: a thin click shell over the Python API (``derive.api``)."""
+"""The ``derive`` command: click declarations, standard streams and the error edge over
+the Python API (``derive.api.render``, ``derive.api.notes``), which does the work."""
 from __future__ import annotations
 
 import errno
@@ -8,18 +9,12 @@ import os
 import re
 import sys
 from contextlib import contextmanager
-from pathlib import Path
 
 import click
 
+from . import __version__, formats
 from .errors import EXIT_CHECK_FAILED, DeriveError
 
-EXTENSIONS = {".md": "markdown", ".markdown": "markdown", ".tex": "latex", ".json": "json",
-              ".py": "numpy", ".html": "html", ".pdf": "pdf"}
-FORMATS = ("markdown", "latex", "json", "numpy", "html", "pdf")
-DOCUMENTS = ("html", "pdf")          # always whole documents (as is latex with --standalone)
-NOTES_FORMATS = ("latex", "pdf", "html")
-FLAVORS = ("mse", "katex", "github")
 EXIT_INTERRUPTED = 130
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")   # all but \t and \n
 
@@ -77,9 +72,19 @@ def _edge():
         _interrupted()
 
 
+def _is_terminal(stream) -> bool:
+    """A terminal, or no stream at all (closed: ``<&-``), where nothing is piped in."""
+    try:
+        return stream is None or stream.isatty()
+    except (ValueError, AttributeError):        # a closed file
+        return True
+
+
 class _Command(click.Group):
-    """The ``derive`` group: Ctrl-C is exit 130 at every stage (click's own handling makes
-    an early one "Aborted!" and exit 1), and click's messages are made printable too."""
+    """The ``derive`` group: ``derive FILE`` (or ``-``, or render's options first) is
+    ``derive render FILE`` and a bare ``derive`` with input piped in renders it, as pandoc
+    does; Ctrl-C is exit 130 at every stage (click's own handling makes an early one
+    "Aborted!" and exit 1), and click's messages are made printable too."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
@@ -98,6 +103,21 @@ class _Command(click.Group):
             _interrupted()
         sys.exit(code if isinstance(code, int) else 0)    # click.Exit's code (--help: 0)
 
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, self._with_default(ctx, list(args)))
+
+    def _with_default(self, ctx, args) -> list:
+        """``render`` put in front where no command is named."""
+        if not args:
+            piped = not ctx.resilient_parsing and not _is_terminal(sys.stdin)
+            return ["render"] if piped else args
+        first = args[0]
+        if first in self.commands or first in ("-h", "--help", "--version"):
+            return args
+        if first.startswith("-") or os.path.exists(first) or "." in first or "/" in first:
+            return ["render", *args]       # a file (or a path that will say it is missing)
+        return args
+
     def make_context(self, *args, **kwargs):
         try:
             return super().make_context(*args, **kwargs)
@@ -111,118 +131,81 @@ class _Command(click.Group):
             _interrupted()
 
 
+class _Choice(click.Choice):
+    """Fixed values, listed by ``--help`` and shell completion; short aliases accepted
+    (``-t md``) and a wrong value named in the API's own sentence."""
+
+    def __init__(self, names, what: str, spellings=None):
+        super().__init__(spellings or names, case_sensitive=False)
+        self.names, self.what = tuple(names), what
+
+    def convert(self, value, param, ctx):
+        try:
+            return formats.chosen(value, self.names, self.what)
+        except DeriveError as err:
+            self.fail(err.message, param, ctx)
+
+
 def _source(file, expr) -> tuple:
-    """(text, source name) from exactly one of FILE, ``-`` (stdin) and ``-e TEXT``."""
-    if (file is None) == (expr is None):
+    """``(path, text, source name)`` from one of FILE, ``-`` or no FILE with standard
+    input piped in (read here), and ``-e TEXT``."""
+    if file is not None and expr is not None:
         raise click.UsageError("give exactly one of FILE (or - for stdin) and -e TEXT")
     if expr is not None:
-        return expr, "<-e>"
-    if file == "-":
-        try:
-            from .limits import read_bounded
-            stdin = click.get_binary_stream("stdin")
-            return read_bounded(stdin, "standard input").decode("utf-8"), "<stdin>"
-        except UnicodeDecodeError:
-            raise DeriveError("cannot read standard input: not UTF-8 text") from None
-        except (RuntimeError, OSError, ValueError, AttributeError):    # closed: <&-
-            raise DeriveError("cannot read standard input: it is closed (give FILE or "
-                              "-e TEXT)") from None
-    from .api import display_name, read_text
-    return read_text(file), display_name(file)
+        return None, expr, "<-e>"
+    if file not in (None, "-"):
+        return file, None, None
+    if file is None and _is_terminal(sys.stdin):
+        raise click.UsageError("give exactly one of FILE (or - for stdin) and -e TEXT")
+    text = _stdin()
+    if file is None and not text:
+        raise click.UsageError("give exactly one of FILE (or - for stdin) and -e TEXT "
+                               "(standard input is empty)")
+    return None, text, "<stdin>"
 
 
-def _language(language, file):
-    """``-f``, else LaTeX for a ``.tex`` file, else None (the text decides)."""
-    if language is None and file not in (None, "-") and str(file).lower().endswith(".tex"):
-        return "latex"
-    return language
+def _stdin() -> str:
+    from .limits import read_bounded
+    try:
+        stdin = click.get_binary_stream("stdin")
+        return read_bounded(stdin, "standard input").decode("utf-8")
+    except UnicodeDecodeError:
+        raise DeriveError("cannot read standard input: not UTF-8 text") from None
+    except (RuntimeError, OSError, ValueError, AttributeError):    # closed: <&-
+        raise DeriveError("cannot read standard input: it is closed (give FILE or "
+                          "-e TEXT)") from None
 
 
 def _wrt(value):
     return [name.strip() for name in value.split(",") if name.strip()] if value else None
 
 
-def _format(to, output, flavor) -> str:
-    """The output format: ``-t``, else ``-o``'s extension, else Markdown."""
-    if to is None and output is not None:
-        suffix = Path(output).suffix.lower()
-        if suffix not in EXTENSIONS:
-            raise DeriveError(f"cannot tell the format from {output!r}: use -t with one of "
-                              + ", ".join(FORMATS))
-        to = EXTENSIONS[suffix]
-    to = (to or "markdown").lower()
-    if to not in FORMATS:
-        raise DeriveError(f"unknown format {to!r}: choose one of " + ", ".join(FORMATS))
-    if flavor not in FLAVORS:
-        raise DeriveError(f"unknown Markdown flavor {flavor!r}: choose one of "
-                          + ", ".join(FLAVORS))
-    return to
+class _Progress:
+    """``[3/40] b.chain`` redrawn on standard error's last line, on a terminal only; a
+    warning clears it first, so the two never share a line."""
 
+    def __init__(self):
+        self.on = sys.stderr is not None and _is_terminal(sys.stderr)
+        self.shown = False
 
-def _check_document_options(fmt, output, standalone, keep_tex, katex_url) -> None:
-    """Refuse what cannot work before any derivation runs: a PDF to stdout, no TeX (exit 4)."""
-    if standalone and fmt not in ("latex", "pdf", "html"):
-        raise DeriveError("--standalone applies to LaTeX output (-t latex)")
-    if keep_tex and fmt != "pdf":
-        raise DeriveError("--keep-tex applies to PDF output (-o FILE.pdf)")
-    if katex_url and fmt != "html":
-        raise DeriveError("--katex-url applies to HTML output (-o FILE.html)")
-    if katex_url:
-        from .document import katex_assets
-        katex_assets(katex_url, _page_dir(output))      # refuses a folder without KaTeX
-    if fmt == "pdf":
-        from .output import is_stream
-        if output in (None, "-") or is_stream(output):
-            raise DeriveError("refusing to write a PDF to standard output or a terminal: "
-                              "give -o FILE.pdf")
-        from .pdf import engine
-        engine()
+    def __call__(self, done: int, total: int, name, failed: int) -> None:
+        if not self.on:
+            return
+        self.clear()
+        if name is not None:
+            failures = f", {failed} failed" if failed else ""
+            click.echo(f"[{done + 1}/{total}{failures}] {printable(name)}", err=True, nl=False)
+            sys.stderr.flush()
+            self.shown = True
 
+    def say(self, text: str) -> None:
+        self.clear()
+        _say(text)
 
-def _page_dir(output) -> Path:
-    """The folder a page lands in: a local KaTeX copy is linked relative to it."""
-    return Path(output).parent if output not in (None, "-") else Path.cwd()
-
-
-def _document(derivations, fmt, *, notes=False, katex_url=None, explain=False, **options) -> str:
-    """A whole document: an HTML page, else the LaTeX article or notes (which a PDF compiles)."""
-    from . import document
-    output = options.pop("output", None)
-    if fmt == "html":
-        return document.html(derivations, notes=notes, katex_url=katex_url, explain=explain,
-                             page_dir=_page_dir(output), **options)
-    if notes:
-        return document.notes(derivations, explain=explain, **options)
-    return document.standalone(derivations[0], explain=explain)
-
-
-def _emit(rendered: str, output, fmt, keep_tex=False) -> None:
-    """To stdout or, atomically, to ``output``; for PDF, ``rendered`` is the LaTeX to compile."""
-    from .output import write_atomically
-    if fmt == "pdf":
-        from .pdf import write_pdf
-        write_pdf(rendered, output, keep_tex=keep_tex)
-    elif output is None:
-        _print(rendered, nl=False)
-    else:
-        write_atomically(output, rendered)
-
-
-def _report_failure(derivation) -> None:
-    """A failed check: the derivation with failing lines marked, then what failed, on stderr."""
-    from . import render
-    _say(render.to_verdict(derivation), nl=False)
-    for sentence in render.failure_sentences(derivation):
-        _say(sentence)
-
-
-def _warn(derivation) -> None:
-    """Every warning on stderr as ``file:line:col: warning: …``, whatever the output."""
-    from .api import warnings_of
-    name = derivation.chain.source.name if derivation.chain.source else "derive"
-    for warning in warnings_of(derivation):
-        _say(warning.format(name) if hasattr(warning, "format") else
-             f"derive: warning: {warning}")
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", err=True, nl=False)
+            self.shown = False
 
 
 strict_option = click.option("--strict", is_flag=True,
@@ -231,11 +214,12 @@ strict_option = click.option("--strict", is_flag=True,
 input_options = [
     click.argument("file", required=False),
     click.option("-e", "--expr", "expr", metavar="TEXT",
-                 help="The chain inline (';' separates statements)."),
-    click.option("--wrt", metavar="A,B", help="Variables to differentiate with respect to."),
+                 help="The chain typed inline (';' separates statements)."),
+    click.option("--wrt", metavar="A,B", help="Differentiate with respect to these variables "
+                                              "(default: the chain's wrt line)."),
     click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-                 help="Seed of the random point of the numeric check (0 or more)."),
-    click.option("-f", "--from", "language", type=click.Choice(["chain", "latex"]),
+                 help="Seed of the random point the numeric check uses (0 or more)."),
+    click.option("-f", "--from", "language", type=_Choice(formats.LANGUAGES, "input language"),
                  help="Input language (default: latex for a .tex file or a text with $ or a "
                       "backslash, else chain)."),
 ]
@@ -267,60 +251,62 @@ def with_input(command):
     return strict_option(max_seconds_option(command))
 
 
+def _shown(result, output) -> None:
+    """The API's result on standard output, unless it went to a file."""
+    if output == "-":
+        _print(result, nl=False)
+
+
 @click.group(cls=_Command, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="derive")
+@click.version_option(__version__, "--version", prog_name="derive",
+                      message="%(prog)s %(version)s")
 def main():
-    """Turn a declared chain of matrix definitions into a verified derivation by differentials."""
+    """Turn a chain of matrix definitions into a derivation by differentials, checked
+    numerically. `derive FILE` is `derive render FILE`; with no FILE, the chain is read
+    from standard input."""
 
 
 @main.command()
 @with_input
-@click.option("-t", "--to", "to", metavar="FORMAT",
-              help="markdown, latex, json, numpy, html or pdf (default: from -o's extension, "
-                   "else markdown).")
-@click.option("--flavor", default="mse", show_default=True,
-              help="Markdown flavor: mse (math.stackexchange), katex or github.")
-@click.option("-o", "--output", metavar="OUT", help="Write here (atomically) instead of stdout.")
-@click.option("--expand", is_flag=True, help="Expand the gradient (the seed's (S−S²)(sxᵀ − yxᵀ)).")
+@click.option("-t", "--to", "to",
+              type=_Choice(formats.FORMATS, "format", formats.spellings()),
+              help="Output format; md, tex and py are short for markdown, latex and numpy "
+                   "(default: from -o's extension, else markdown).")
+@click.option("--flavor", type=_Choice(formats.FLAVORS, "Markdown flavor"), default="mse",
+              show_default=True,
+              help="Where the Markdown goes: mse (math.stackexchange), katex (Jupyter, VS "
+                   "Code) or github.")
+@click.option("-o", "--output", metavar="OUT",
+              help="Write to this file (atomically; - is standard output, the default).")
+@click.option("--expand", is_flag=True,
+              help="Multiply the gradient out: (S−S²)(s xᵀ − y xᵀ) instead of (S−S²)(s − y)xᵀ.")
 @click.option("--no-check", is_flag=True, help="Skip the numeric check (the output says so).")
 @click.option("--symmetric-gradient", is_flag=True,
               help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
                    "unstructured gradient G.")
-@click.option("--standalone", is_flag=True,
+@click.option("-s", "--standalone", is_flag=True,
               help="With -t latex: a complete article (what -o FILE.pdf compiles).")
 @click.option("--keep-tex", is_flag=True, help="With PDF output: keep the .tex next to it.")
 @click.option("--katex-url", metavar="URL",
-              help="With HTML output: load KaTeX from this dist/ folder or URL, not the CDN.")
+              help="With HTML output: load KaTeX from this dist/ folder or URL, not the copy "
+                   "inside the page.")
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
-              help="Render with this Jinja2 template (sandboxed) instead of a built-in one.")
+              help="Render with your own Jinja2 template (sandboxed) instead of a built-in one.")
 def render(file, expr, wrt, seed, language, max_seconds, strict, to, flavor, output, expand,
-           no_check,
-           symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
-    """Render the derivation of FILE (or - for stdin, or -e TEXT)."""
+           no_check, symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
+    """Render the derivation of FILE (- or none: standard input; or -e TEXT)."""
     from . import api
-    from . import render as renderer
-    with _edge(), _limited(max_seconds):
-        if template is not None and to is not None:
-            raise click.UsageError("give -t or --template, not both")
-        fmt = _format(to, None if template else output, flavor)
-        _check_document_options(fmt, output, standalone, keep_tex, katex_url)
-        text, name = _source(file, expr)
-        derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, check=not no_check,
-                                seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
-                                strict=strict, language=_language(language, file))
-        _warn(derivation)
-        if derivation.check is not None and not derivation.check.ok:
-            _report_failure(derivation)
-            sys.exit(EXIT_CHECK_FAILED)
-        if template is not None:
-            rendered = renderer.to_template(derivation, template, explain)
-        elif fmt in DOCUMENTS or standalone:
-            rendered = _document([derivation], fmt, katex_url=katex_url, explain=explain,
-                                 output=output)
-        else:
-            rendered = renderer.render(derivation, fmt, flavor, explain)
-        _emit(rendered, output, fmt, keep_tex)
+    with _edge():
+        path, text, name = _source(file, expr)
+        output = output or "-"
+        result = api.render(path, text=text, source_name=name, to=to, output=output,
+                            flavor=flavor, template=template, standalone=standalone,
+                            explain=explain, keep_tex=keep_tex, katex_url=katex_url,
+                            wrt=_wrt(wrt), seed=seed, check=not no_check, expand=expand,
+                            symmetric_gradient=symmetric_gradient, strict=strict,
+                            language=language, max_seconds=max_seconds, warn=_say)
+        _shown(result, output)
 
 
 @main.command()
@@ -333,11 +319,12 @@ def check(file, expr, wrt, seed, language, max_seconds, strict, symmetric_gradie
     from . import api
     from . import render as renderer
     with _edge(), _limited(max_seconds):
-        text, name = _source(file, expr)
-        derivation = api.derive(text, wrt=_wrt(wrt), source_name=name, seed=seed,
-                                symmetric_gradient=symmetric_gradient, strict=strict,
-                                language=_language(language, file))
-        _warn(derivation)
+        path, text, name = _source(file, expr)
+        options = dict(wrt=_wrt(wrt), seed=seed, symmetric_gradient=symmetric_gradient,
+                       strict=strict, language=language)
+        derivation = (api.derive_file(path, **options) if path is not None else
+                      api.derive(text, source_name=name, **options))
+        api.report_warnings(derivation, _say)
         _print(printable(renderer.to_verdict(derivation)), nl=False)
         if not derivation.check.ok:
             for sentence in renderer.failure_sentences(derivation):
@@ -345,60 +332,37 @@ def check(file, expr, wrt, seed, language, max_seconds, strict, symmetric_gradie
             sys.exit(EXIT_CHECK_FAILED)
 
 
-def _notes_format(to, output) -> str:
-    """latex, pdf or html: ``-t``, else ``-o``'s extension."""
-    fmt = (to or EXTENSIONS.get(Path(output).suffix.lower(), "")).lower()
-    if fmt not in NOTES_FORMATS:
-        raise DeriveError(f"notes are written as .tex, .pdf or .html, not {output!r} "
-                          "(or use -t latex|pdf|html)")
-    return fmt
-
-
-def _derive_all(files, seed, strict=False) -> list:
-    """Every chain derived and checked before anything is written; failures name their file."""
-    from . import api
-    derivations, failed, code = [], [], EXIT_CHECK_FAILED
-    for path in files:
-        try:
-            derivation = api.derive_file(path, seed=seed, strict=strict)
-        except DeriveError as err:
-            _say(err.format())
-            failed.append(path)
-            code = min(code, err.exit_code)
-            continue
-        _warn(derivation)
-        if derivation.check is not None and not derivation.check.ok:
-            _report_failure(derivation)
-            failed.append(path)
-        derivations.append(derivation)
-    if failed:
-        raise DeriveError(f"notes not written: {', '.join(failed)} failed", exit_code=code)
-    return derivations
-
-
 @main.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @click.option("-o", "--output", required=True, metavar="OUT",
-              help="notes.pdf, notes.tex or notes.html (written atomically).")
-@click.option("-t", "--to", "to", metavar="FORMAT", help="latex, pdf or html (default: from -o).")
+              help="notes.pdf, notes.tex or notes.html (written atomically; - is standard "
+                   "output, for LaTeX and HTML).")
+@click.option("-t", "--to", "to",
+              type=_Choice(formats.NOTES_FORMATS, "notes format",
+                           formats.spellings(formats.NOTES_FORMATS)),
+              help="Output format (default: from -o's extension).")
 @click.option("--title", help="The title of the notes.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the random point of the numeric checks (0 or more).")
+              help="Seed of the random point the numeric checks use (0 or more).")
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--keep-tex", is_flag=True, help="With PDF output: keep the .tex next to it.")
 @click.option("--katex-url", metavar="URL",
-              help="With HTML output: load KaTeX from this dist/ folder or URL, not the CDN.")
-@max_seconds_option
+              help="With HTML output: load KaTeX from this dist/ folder or URL, not the copy "
+                   "inside the page.")
+@click.option("--max-seconds", type=click.FloatRange(min=0), metavar="S", callback=_finite,
+              help="Stop a chain that takes longer than S seconds (default 60, or "
+                   "DERIVE_MAX_SECONDS; 0: no limit).")
 @strict_option
 def notes(files, output, to, title, seed, explain, keep_tex, katex_url, max_seconds, strict):
-    """Lecture notes: one document, a section per chain FILE, each derived and checked."""
-    with _edge(), _limited(max_seconds):
-        fmt = _notes_format(to, output)
-        _check_document_options(fmt, output, False, keep_tex, katex_url)
-        derivations = _derive_all(files, seed, strict)
-        from .api import display_name
-        headings = [d.chain.title or Path(display_name(f)).name
-                    for d, f in zip(derivations, files)]
-        rendered = _document(derivations, fmt, notes=True, headings=headings, title=title,
-                             katex_url=katex_url, explain=explain, output=output)
-        _emit(rendered, output, fmt, keep_tex)
+    """Lecture notes: one document, a section per chain FILE, each derived and checked;
+    on a terminal, progress per chain; if any fails, one summary and nothing written."""
+    from . import api
+    progress = _Progress()
+    with _edge():
+        try:
+            result = api.notes(files, output, to=to, title=title, seed=seed, explain=explain,
+                               keep_tex=keep_tex, katex_url=katex_url, strict=strict,
+                               max_seconds=max_seconds, warn=progress.say, progress=progress)
+        finally:
+            progress.clear()
+        _shown(result, output)
