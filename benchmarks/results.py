@@ -45,4 +45,5 @@ def write_section(name: str, title: str, body: str) -> None:
     fd, temporary = tempfile.mkstemp(dir=RESULTS.parent, prefix=".RESULTS.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(new)
+    os.chmod(temporary, 0o644)          # mkstemp's 0600 would hide the results from others
     os.replace(temporary, RESULTS)
