@@ -30,8 +30,8 @@ from lark.exceptions import (
 from .chain import Chain
 from .errors import DeriveError, Notice, Source
 from .limits import tick
-from .parse import (_CONTROL, IMPLIES, _at, _cache_file, _check_size, _convention, _Reader, _syntax_tree,
-                    parse_chain)
+from .parse import (_CONTROL, IMPLIES, _at, _cache_file, _check_size, _convention, _first_token,
+                    _last_token, _Reader, _syntax_tree, parse_chain)
 
 # ---------------------------------------------------------------- tables
 
@@ -545,16 +545,7 @@ def _start_pos(token: Token) -> int:
     return cast(int, token.start_pos)
 
 
-def _first(tree) -> Token:
-    while isinstance(tree, Tree):
-        tree = tree.children[0]
-    return tree
-
-
-def _last(tree) -> Token:
-    while isinstance(tree, Tree):
-        tree = tree.children[-1]
-    return tree
+_first, _last = _first_token, _last_token     # a tree's first and last tokens (parse.py)
 
 
 def _paren(inner: Tree, opening: Token, closing: Token) -> Tree:
