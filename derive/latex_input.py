@@ -1225,8 +1225,18 @@ class _LatexReader(_Reader):
     def collapsed(self, chain: Chain) -> None:
         """An undeclared vector or matrix that its use made 1×1 (``x - \\mu`` with the scalar
         ``\\mu``): read as it unified, but said, with the declaration that would change it."""
+        greek = [i.symbol.name for i in chain.inputs
+                 if not i.declared and _convention(i.symbol.name) == "scalar"]
         for item in chain.inputs:
             kind = _convention(item.symbol.name)
+            rows, cols = item.symbol.shape
+            if not item.declared and kind == "matrix" and cols == 1 and rows != 1 and greek:
+                self.skipped.append(Notice(
+                    f"{item.symbol.name} was read as a vector: a matrix by the naming convention, "
+                    f"left one column by a product with a Greek letter, which the convention "
+                    f"makes a scalar ({', '.join(greek)}); declare the sizes if one is a vector, e.g. "
+                    f"$\\{greek[0]} \\in \\mathbb{{R}}^k$", item.line, item.column))
+                continue
             if not item.declared and kind != "scalar" and item.symbol.shape == (1, 1):
                 self.skipped.append(Notice(
                     f"{item.symbol.name} was read as "

@@ -401,3 +401,15 @@ def test_indexed_entries_are_skipped_or_refused_in_a_definition():
 def test_with_respect_to_a_list_of_variables():
     same(r"Differentiate $E = \|Wx + b - y\|^2$ with respect to $W$ and $b$, where $x$ is fixed.",
          "E = ||W x + b - y||^2\nwrt W, b")
+
+
+def test_a_matrix_left_one_column_by_a_greek_scalar_is_warned_about():
+    """Regression written with β: by the convention β is a scalar, so X becomes a vector;
+    said, with the declaration that changes it, never silently."""
+    read = parse_latex(r"$$L = \|y - X\beta\|_2^2 + \lambda \|\beta\|_2^2$$ Compute $\nabla_\beta L$.")
+    assert any(w.startswith("X was read as a vector") and "\\beta \\in" in w
+               for w in read.warnings), read.warnings
+    declared = parse_latex(r"$y \in \mathbb{R}^n$, $X\in\mathbb{R}^{n\times k}$, "
+                           r"$\beta\in\mathbb{R}^k$ $$L = \|y - X\beta\|_2^2$$ $\nabla_\beta L$")
+    assert not [w for w in declared.warnings if "was read as a vector" in w]
+    assert declared.input_named("beta").symbol.shape[1] == 1
