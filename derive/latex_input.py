@@ -758,6 +758,7 @@ class _Assembly:
         self.declarations: list = []       # decl trees
         self.definitions: list = []        # [name token, rhs tree, alternatives]
         self.natural_wrt: list = []        # from f(X) = …
+        self.signatures: dict = {}         # f -> [X] from f(X) = …, for a later \nabla f
         self.requests: list = []
         self.claims: list = []
         self.lone: list = []               # (tree, formula) of lone expressions
@@ -885,6 +886,8 @@ class _Assembly:
                                "not a name")
             return
         self.natural_wrt.extend(arguments)
+        if arguments:
+            self.signatures.setdefault(str(name), list(arguments))
         self.define(name, sides[1], sides[2:], formula)
 
     def lone_side(self, side, formula) -> None:
@@ -947,6 +950,8 @@ class _Assembly:
                 raise self.document.fail("differentiate with respect to a variable: "
                                          "\\frac{\\partial E}{\\partial W}", _start_pos(token))
             arguments = [variable.children[0]]
+        elif not arguments and str(name) in self.signatures:   # g(x) = … then \nabla g
+            arguments = self.signatures[str(name)]
         elif not arguments:              # \nabla f without the variable
             raise self.document.fail("write the variable: \\nabla_X f or \\nabla f(X)",
                                      _start_pos(token))

@@ -413,3 +413,9 @@ def test_a_matrix_left_one_column_by_a_greek_scalar_is_warned_about():
                            r"$\beta\in\mathbb{R}^k$ $$L = \|y - X\beta\|_2^2$$ $\nabla_\beta L$")
     assert not [w for w in declared.warnings if "was read as a vector" in w]
     assert declared.input_named("beta").symbol.shape[1] == 1
+
+
+def test_nabla_of_a_function_defined_with_its_argument():
+    """``g(x) = …`` then ``\\nabla g``: the gradient of g with respect to x."""
+    read = parse_latex(r"Let $g(x) = \exp(-\frac{1}{2} x^T \Sigma^{-1} x)$. What is $\nabla g$?")
+    assert [w.name for w in read.wrt] == ["x"] and read.objective.symbol.name == "g"
