@@ -88,7 +88,9 @@ PROSE_WORDS = {"and", "where", "with", "for", "if", "then", "or", "given", "s.t.
 _WRT_BEFORE = re.compile(r"(?:respect\s+to|w\.\s*r\.\s*t\.?|\bwrt|\bover)\s*(?:the\s+\w+\s+)?$",
                          re.IGNORECASE)
 _ROW_BREAK = re.compile(r"\\\\(\s*\[[^\]]*\])?|\\cr(?![A-Za-z])")
-_TRAILING = re.compile(r"(\s|[.,;]|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\s*\{\s*[.,;]?\s*\})*$")
+# what may end a formula without being part of it: punctuation, spaces, and "= ?" (the
+# unknown the asker wants, as in \frac{\partial J}{\partial X} = ?)
+_TRAILING = re.compile(r"(\s|[.,;?]|=\s*\?+|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\s*\{\s*[.,;]?\s*\})*$")
 
 
 def looks_like_latex(text: str) -> bool:

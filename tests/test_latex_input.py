@@ -419,3 +419,9 @@ def test_nabla_of_a_function_defined_with_its_argument():
     """``g(x) = …`` then ``\\nabla g``: the gradient of g with respect to x."""
     read = parse_latex(r"Let $g(x) = \exp(-\frac{1}{2} x^T \Sigma^{-1} x)$. What is $\nabla g$?")
     assert [w.name for w in read.wrt] == ["x"] and read.objective.symbol.name == "g"
+
+
+def test_a_request_ending_in_equals_question_mark_is_a_request():
+    read = parse_latex(r"$J = \operatorname{tr}\left( (X - A)^T (X - A) \right)$, "
+                       r"$\frac{\partial J}{\partial X} = ?$")
+    assert [w.name for w in read.wrt] == ["X"] and not read.claims
