@@ -972,7 +972,12 @@ class _Reader:
         if not self.is_unspecified(name):
             return False
         pattern = rf"(?<![A-Za-z0-9_]){re.escape(name)}[ \t]*['′]*[ \t]*\("
-        return re.search(pattern, self.text) is not None
+        return re.search(pattern, self.uncommented) is not None
+
+    @functools.cached_property
+    def uncommented(self) -> str:
+        """The text without its ``#`` comments (a comment's ``f(x)`` applies nothing)."""
+        return re.sub(r"#[^\n]*", "", self.text)
 
     def unknown_function(self, name: str, token: Token) -> DeriveError:
         """The nearest names that exist, and how to say what was meant instead."""

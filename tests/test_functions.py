@@ -287,3 +287,9 @@ def test_a_point_at_a_kink_is_redrawn_like_one_outside_a_domain(monkeypatch):
     monkeypatch.setattr(evaluate_module, "KINK_MARGIN", 100.0)
     with pytest.raises(DeriveError, match="relu on line 2 needs entries away from its kink at 0"):
         derive("x : 3\nE = sum(relu(x))\nwrt x")
+
+
+def test_a_comment_applies_no_function():
+    """``# f(x) …`` in a comment does not make f a function: f stays the declared vector."""
+    chain = parse_chain("# f(x) is the loss\nf : 3\nE = f'f\nwrt f")
+    assert chain.input_named("f").symbol.shape == (3, 1)
