@@ -25,15 +25,6 @@ _FOLDER = os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0) | getattr(
 _FILE = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
-def private_cache_dir(name: str = "") -> Path | None:
-    """``~/.cache/derive[/name]`` (or ``$XDG_CACHE_HOME``), or None when it is not ours alone."""
-    found = private_cache_fd(name)
-    if found is None:
-        return None
-    os.close(found[1])
-    return found[0]
-
-
 def private_cache_fd(name: str = "") -> tuple | None:
     """``(path, descriptor)`` of the private cache folder (the caller closes the
     descriptor); None when some folder on the way could be written by another user."""

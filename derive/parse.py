@@ -38,8 +38,7 @@ from .shapes import Sizes
 
 ELEMENTWISE = set(ALIASES)
 FUNCTIONS = set(FUNCTION_NAMES)          # from the tables in functions.py and operations.py
-UNSUPPORTED: set[str] = set()
-RESERVED = FUNCTIONS | UNSUPPORTED
+RESERVED = FUNCTIONS
 PRIMES = {"'": 1, "′": 1}                # f'(x), f′(x): the derivative of a function f
 _CONVENTION_NAME = re.compile("(?:" + "|".join(CONVENTION) + r")(?:_[A-Za-z0-9]+|[0-9]+)?")
 
@@ -865,8 +864,6 @@ class _Reader:
         order = getattr(node, "order", order)
         if self.is_unspecified(name):
             return self.unspecified(name, order, args, token, node)
-        if name in UNSUPPORTED:
-            raise self.fail(f"not supported yet: {name}", token)
         if name not in FUNCTIONS:
             raise self.unknown_function(name, token)
         if order:
