@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .check import assign_sizes, check as numeric_check
-from .check import check_alternatives, check_claims
+from .check import check_alternatives
+from .claims import check_claims
 from .cost import refuse_costly
 from .derivation import Derivation
 from .errors import EXIT_CHECK_FAILED, DeriveError
