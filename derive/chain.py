@@ -5,10 +5,10 @@ Every later stage reads a Chain; nothing mutates it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
+from typing import Iterable
 
 from .errors import Source
-from .expr import Expr, Symbol
+from .expr import Diag, Expr, Symbol, walk
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,32 @@ class Chain:
             if item.symbol.name == name:
                 return item
         return None
+
+    def varying(self, wrt: Iterable[str | Symbol] | None = None) -> frozenset[str]:
+        """The names whose differential is not 0 when only ``wrt`` (default: the chain's
+        wrt) vary: those names and every definition depending on one.  A defined name in
+        ``wrt`` is held independent (what it is defined from does not vary through it).
+        The sweep and the check both ask this, so they cannot disagree."""
+        names = {w if isinstance(w, str) else w.name for w in (self.wrt if wrt is None else wrt)}
+        for definition in self.definitions:
+            if any(isinstance(n, Symbol) and n.name in names for n in walk(definition.expr)):
+                names.add(definition.symbol.name)
+        return frozenset(names)
+
+    def aliases(self) -> frozenset[str]:
+        """Names of the notation definitions: ``S = Diag(s)`` of a defined ``s``, and a
+        ``F = Diag(…)`` no later definition uses (it names a coefficient of a line).  An
+        alias is not a use of its operands: it shows a line again, in other notation."""
+        used = {n.name for d in self.definitions for n in walk(d.expr) if isinstance(n, Symbol)}
+        defined: set = set()
+        found = set()
+        for definition in self.definitions[:-1]:
+            e = definition.expr
+            if isinstance(e, Diag) and (definition.symbol.name not in used or
+                                        (isinstance(e.arg, Symbol) and e.arg.name in defined)):
+                found.add(definition.symbol.name)
+            defined.add(definition.symbol.name)
+        return frozenset(found)
 
     @property
     def size_symbols(self) -> list:

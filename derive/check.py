@@ -269,18 +269,9 @@ def _compare_with_difference(function, linear, values, direction, linear_floor=0
     return error
 
 
-def _active(chain) -> set:
-    """Names of the wrt inputs and of the definitions that depend on them."""
-    active = {w.name for w in chain.wrt}
-    for definition in chain.definitions:
-        if any(isinstance(n, E.Symbol) and n.name in active for n in E.walk(definition.expr)):
-            active.add(definition.symbol.name)
-    return active
-
-
 def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
     chain = derivation.chain
-    active = _active(chain)
+    active = chain.varying()
     verdicts = []
     for index, line in enumerate(derivation.definitions):
         tick(chain.source, line.line)

@@ -40,7 +40,7 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
     (what autodiff and the Cookbook's unstructured formulas give), and a note saying so;
     ``symmetric`` asks for the symmetric-subspace gradient ``sym(G) = (G + Gᵀ)/2`` instead.
     """
-    varying = varying_names(chain)
+    varying = chain.varying()
     lines, linear = definition_lines(chain, varying)
     substitutions, steps = (), ()
     if reused(chain, varying):
@@ -78,25 +78,15 @@ def _convention(w: Symbol, symmetric: bool) -> str:
             f"function, as autodiff computes it; --symmetric-gradient gives sym(G) = (G + Gᵀ)/2")
 
 
-def varying_names(chain: Chain) -> set:
-    """The wrt inputs and every definition that depends on one: their d is not 0."""
-    varying = {w.name for w in chain.wrt}
-    for definition in chain.definitions:
-        if any(isinstance(n, Symbol) and n.name in varying for n in walk(definition.expr)):
-            varying.add(definition.symbol.name)
-    return varying
-
-
-def reused(chain: Chain, varying: set) -> bool:
+def reused(chain: Chain, varying: frozenset) -> bool:
     """Several wrt, or a varying variable that feeds more than one definition (an alias
     ``S = Diag(s)`` is notation, not a use)."""
     if len(chain.wrt) > 1:
         return True
     users: dict = {}
-    defined = {d.symbol.name for d in chain.definitions}
-    used = {n.name for d in chain.definitions for n in walk(d.expr) if isinstance(n, Symbol)}
+    aliases = chain.aliases()
     for definition in chain.definitions:
-        if aliased_vector(definition, defined) is not None or _notation(definition, used):
+        if definition.symbol.name in aliases:
             continue
         for name in {n.name for n in walk(definition.expr) if isinstance(n, Symbol)} & varying:
             users[name] = users.get(name, 0) + 1
@@ -106,13 +96,14 @@ def reused(chain: Chain, varying: set) -> bool:
 # ---------------------------------------------------------------- definition lines
 
 
-def definition_lines(chain: Chain, varying: set):
+def definition_lines(chain: Chain, varying: frozenset):
     """One ``Y = f ⟹ dY = ℓ`` line per definition, and each variable's ``ℓ``."""
     lines: list = []
     linear: dict[str, Expr] = {}
     aliases: dict[Expr, Symbol] = {}
+    notation = chain.aliases()
     for definition in chain.definitions:
-        vector = aliased_vector(definition, linear)
+        vector = aliased_vector(definition, linear) if definition.symbol.name in notation else None
         if vector is None:
             ell, rules = differentiate(definition.expr, lambda s: s.name in varying, definition.symbol)
             what = f"the differential of {definition.symbol.name}"
@@ -131,17 +122,14 @@ def definition_lines(chain: Chain, varying: set):
     return lines, linear
 
 
-def aliased_vector(definition: Definition, linear):
-    """``s`` when the definition is ``S = Diag(s)`` of an already defined ``s``; ``x_2`` when
-    it is ``F = Diag(f′(x_1))`` of a coefficient in ``dx_2``'s line (the latest such), whose
-    line then reads ``dx_2 = F dx_1``."""
+def aliased_vector(definition: Definition, linear: dict):
+    """For an alias (``Chain.aliases``), the variable whose line it shows again: ``s`` for
+    ``S = Diag(s)``; ``x_2`` for ``F = Diag(f′(x_1))`` of a coefficient in ``dx_2``'s line
+    (the latest such), which then reads ``dx_2 = F dx_1``; None when there is none."""
     e = definition.expr
-    if not isinstance(e, Diag):
-        return None
-    if isinstance(e.arg, Symbol) and e.arg.name in linear:
-        return e.arg
-    if isinstance(e.arg, Symbol) or not isinstance(linear, dict):
-        return None
+    assert isinstance(e, Diag)
+    if isinstance(e.arg, Symbol):
+        return e.arg if e.arg.name in linear else None
     for name in reversed(list(linear)):
         if any(n == e.arg for n in walk(linear[name])):
             return _symbol_of(linear[name], name)
@@ -151,15 +139,6 @@ def aliased_vector(definition: Definition, linear):
 def _symbol_of(ell: Expr, name: str) -> Symbol:
     """The variable ``name`` with the shape of its differential ``ell``."""
     return Symbol(name, ell.shape)
-
-
-def _notation(definition: Definition, used: set) -> bool:
-    """``F = Diag(…)`` that no later line uses: notation for a line, not a use of its operands."""
-    return isinstance(definition.expr, Diag) and definition.symbol.name not in used
-
-
-def _d(symbol: Symbol, varying: set) -> Expr:
-    return Differential(symbol) if symbol.name in varying else Zero(symbol.shape)
 
 
 # ---------------------------------------------------------------- the sweep
