@@ -321,7 +321,19 @@ def _leaf(node, values, differentials, sizes):
         return DiagValue(np.ones((concrete_shape(node.shape, sizes)[0], 1)))
     if isinstance(node, E.Ones):
         return np.ones(concrete_shape(node.shape, sizes))
+    if isinstance(node, E.Commutation):
+        return commutation(*concrete_shape((node.rows, node.cols), sizes))
     raise TypeError(f"cannot evaluate {type(node).__name__}")
+
+
+def commutation(m: int, n: int) -> np.ndarray:
+    """``K`` with ``K vec(A) = vec(Aᵀ)`` for an m×n A: entry (i, j) of A sits at i + jm in
+    vec A and at j + in in vec Aᵀ."""
+    k = np.zeros((m * n, m * n))
+    for i in range(m):
+        for j in range(n):
+            k[j + i * n, i + j * m] = 1.0
+    return k
 
 
 UNARY = {
@@ -394,7 +406,7 @@ def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
 
 def _complete_sizes(expr, values, sizes):
     """Sizes for Ones/Identity/Zero: those given, else read off the arrays."""
-    needs = any(isinstance(n, (E.Ones, E.Identity, E.Zero, E.Differential, E.Unvec))
+    needs = any(isinstance(n, (E.Ones, E.Identity, E.Zero, E.Differential, E.Unvec, E.Commutation))
                 and any(not isinstance(s, sympy.Integer) for s in n.shape)
                 for n in E.walk(expr))
     return infer_sizes(expr, values, sizes) if needs else sizes

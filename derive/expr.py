@@ -182,6 +182,19 @@ class Identity(Expr):
 
 
 @node
+class Commutation(Expr):
+    """The commutation matrix ``K_{m,n}``: ``K vec(A) = vec(Aᵀ)`` for an m×n matrix A, the
+    coefficient that reads ``vec(dXᵀ) = K vec dX`` (vec.py)."""
+
+    rows: sympy.Expr
+    cols: sympy.Expr
+    shape: tuple = field(default=SCALAR, compare=False)
+
+    def infer_shape(self):
+        return (self.rows * self.cols, self.rows * self.cols)
+
+
+@node
 class Ones(Expr):
     """The ones vector (``cols`` = 1) or a ones matrix."""
 

@@ -40,7 +40,8 @@ class NumpyPrinter:
     ATOMIC = (E.Symbol, E.Adjoint, E.Zero, E.Identity, E.Ones, E.Inverse, E.Trace, E.Det, E.LogDet,
               E.Frobenius, E.Apply, E.Diag, E.DiagPart, E.Transpose, E.Add, E.Hadamard,
               E.HadamardDivide, E.Norm, E.Vec, E.Unvec, E.Kron, E.KronBlockSum,
-              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp, E.Unspecified)
+              E.KronBlockFrobenius, E.Softmax, E.SoftmaxRows, E.LogSumExp, E.Unspecified,
+              E.Commutation)
 
     def __init__(self):
         self.helpers = set()
@@ -91,6 +92,10 @@ class NumpyPrinter:
 
     def _print_Identity(self, expr):
         return f"np.eye({self._size(expr.size)})"
+
+    def _print_Commutation(self, expr):
+        return self._helper("commutation", f"_commutation({self._size(expr.rows)}, "
+                                           f"{self._size(expr.cols)})")
 
     def _print_Ones(self, expr):
         return f"np.ones({self._shape(expr.shape)})"

@@ -109,6 +109,10 @@ class LatexPrinter:
     def _print_Ones(self, e):
         return r"\mathbf{1}"
 
+    def _print_Commutation(self, e):
+        """``K_{m,n}``: the sizes say which transpose it performs."""
+        return f"K_{{{sympy.latex(e.rows)},{sympy.latex(e.cols)}}}"
+
     # ---- sums and products
 
     def _print_Add(self, e):
@@ -314,6 +318,9 @@ class TextPrinter(LatexPrinter):
 
     def _print_Ones(self, e):
         return "1"
+
+    def _print_Commutation(self, e):
+        return f"K_({e.rows},{e.cols})"
 
     def superscript(self, base, sup):
         inner = self.print(base, ATOM)

@@ -8,7 +8,7 @@ when the node is a whole right-hand side, so ``d(X⁻¹)`` reads ``−Y dX Y`` f
 from __future__ import annotations
 
 from .expr import (
-    Add, Apply, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
+    Add, Apply, Commutation, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
     ElementPower, HadamardDivide, Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
     Kron, Softmax, SoftmaxRows, Symbol, Trace, Transpose, Unspecified, Vec, Zero, neg,
 )
@@ -157,6 +157,8 @@ DIFFERENTIALS = {
     Number:         (Rule("dα = 0 for a constant α",       r"d\alpha = 0 \text{ for a constant } \alpha"),
                      _zero),
     Identity:       (Rule("dI = 0",                        r"dI = 0"),
+                     _zero),
+    Commutation:    (Rule("dK = 0",                        r"dK = 0"),
                      _zero),
     Ones:           (Rule("d1 = 0",                        r"d\mathbf{1} = 0"),
                      _zero),

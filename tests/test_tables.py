@@ -30,10 +30,11 @@ NOT_DIFFERENTIATED = {E.Symbol, E.Differential, E.Adjoint, E.Unvec, E.KronBlockS
 # a dX never sits inside these in a linear form: the rules put it outside (d(X⁻¹) is
 # −X⁻¹ dX X⁻¹, d f(u) is f′(u)∘du) or they are leaves
 NO_DIFFERENTIAL_INSIDE = {E.Symbol, E.Differential, E.Adjoint, E.Number, E.Zero, E.Identity,
-                          E.Ones, E.Inverse, E.Power, E.Det, E.LogDet, E.Apply, E.Unspecified,
+                          E.Ones, E.Commutation, E.Inverse, E.Power, E.Det, E.LogDet, E.Apply, E.Unspecified,
                           E.Norm, E.ElementPower, E.Softmax, E.SoftmaxRows, E.LogSumExp,
                           E.Unvec, E.KronBlockSum, E.KronBlockFrobenius}
-LEAVES = {E.Symbol, E.Differential, E.Adjoint, E.Number, E.Zero, E.Identity, E.Ones}
+LEAVES = {E.Symbol, E.Differential, E.Adjoint, E.Number, E.Zero, E.Identity, E.Ones,
+          E.Commutation}
 
 
 def test_nodes_are_found():
