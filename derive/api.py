@@ -18,6 +18,7 @@ from .cost import refuse_costly
 from .derivation import Derivation
 from .errors import EXIT_CHECK_FAILED, DeriveError
 from . import formats
+from . import render as _renderers  # noqa: F401  (gives a Derivation its outputs)
 from .latex_input import read_chain
 from .limits import Limits, applied, read_bounded
 from .sweep import build

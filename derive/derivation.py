@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .chain import Chain
 from .expr import Expr, Symbol
@@ -53,6 +54,8 @@ class Gradient:
     expr: Expr
     expanded: Expr | None = None   # the ``--expand`` form
     chain: Chain | None = field(default=None, compare=False, repr=False)
+    # the named adjoints G is written with, as (z, z̄'s value), in the order they are computed
+    adjoints: tuple = field(default=(), compare=False, repr=False)
 
     @property
     def label(self) -> str:
@@ -75,9 +78,13 @@ class Gradient:
     def numpy(self, **inputs):
         """The gradient at ``inputs`` (arrays by input name) as a NumPy array."""
         from .evaluate import evaluate, forward
+        from .expr import Adjoint
         if self.chain is None:
             raise ValueError("this gradient was built without its chain")
-        return evaluate(self.expr, forward(self.chain, inputs))
+        values = forward(self.chain, inputs)
+        for z, adjoint in self.adjoints:
+            values[Adjoint(z).key] = evaluate(adjoint, values)
+        return evaluate(self.expr, values)
 
     def __repr__(self) -> str:
         return f"<Gradient {self.text}>"
@@ -120,6 +127,18 @@ class CheckResult:
         return [v for v in self.verdicts if not v.ok]
 
 
+# The output layer fills this when it is imported (render.py; derive.api imports it): a
+# Derivation offers its formats without importing what writes them, so imports point down.
+OUTPUTS: dict[str, Callable[..., str]] = {}
+
+
+def _output(name: str) -> Callable[..., str]:
+    try:
+        return OUTPUTS[name]
+    except KeyError:
+        raise RuntimeError(f"no {name} output: import derive.render (derive.api does)") from None
+
+
 @dataclass(frozen=True)
 class Derivation:
     chain: Chain
@@ -139,22 +158,18 @@ class Derivation:
     def to_markdown(self, flavor: str = "mse", explain: bool = False) -> str:
         """Markdown: ``mse`` (the ``$$\\eqalign{…}$$`` layout MathJax 2.7 renders), ``katex``
         or ``github``; ``explain`` names the rules used on each line."""
-        from .render import to_markdown
-        return to_markdown(self, flavor, explain)
+        return _output("markdown")(self, flavor, explain)
 
     def to_latex(self, explain: bool = False) -> str:
         """A LaTeX snippet for a document that loads amsmath."""
-        from .render import to_latex
-        return to_latex(self, explain)
+        return _output("latex")(self, explain)
 
     def to_json(self) -> str:
-        from .render import to_json
-        return to_json(self)
+        return _output("json")(self)
 
     def to_numpy(self) -> str:
         """A module importing only numpy with ``objective(**inputs)`` and ``gradient(**inputs)``."""
-        from .render import to_numpy
-        return to_numpy(self)
+        return _output("numpy")(self)
 
     def __repr__(self) -> str:
         """One line: the gradients and the verdict (the lines are in ``to_markdown()``)."""
@@ -180,5 +195,4 @@ class Derivation:
         return self.to_markdown("katex")
 
     def _repr_latex_(self) -> str:
-        from .render import to_jupyter_latex
-        return to_jupyter_latex(self)
+        return _output("jupyter")(self)

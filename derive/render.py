@@ -6,8 +6,6 @@ Jinja2 templates in ``templates/`` decide the layout.
 from __future__ import annotations
 
 import json
-import types
-import sys
 from functools import lru_cache, partial
 from html import escape as html_escape
 
@@ -15,13 +13,12 @@ import jinja2
 from markupsafe import Markup
 
 from . import printer
-from .derivation import Derivation
+from .derivation import OUTPUTS, Derivation
 from .expr import Adjoint, Differential, Frobenius, Hadamard, walk
 from .formats import FLAVORS, SNIPPETS as FORMATS  # noqa: F401  (the one list: formats.py)
-from .rule import latex_of
-from .sweep import IDENTIFICATION, substitute
+from .display import IDENTIFICATION, substitute
 from .templates_path import environment
-from .tex_text import tex_escape
+from .tex_text import latex_of, tex_escape
 
 
 @lru_cache(maxsize=1)
@@ -343,13 +340,5 @@ def md_escape(text: str) -> str:
     return "".join("\\" + c if c in _MARKDOWN_SPECIALS else c for c in str(text))
 
 
-class _Callable(types.ModuleType):
-    """``derive.render`` is this module, and called it is ``derive.api.render``: what the
-    ``derive render`` command does (``derive.render("a.chain", output="a.html")``)."""
-
-    def __call__(self, *args, **kwargs):
-        from .api import render as command
-        return command(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _Callable
+OUTPUTS.update(markdown=to_markdown, latex=to_latex, json=to_json, numpy=to_numpy,
+               jupyter=to_jupyter_latex)

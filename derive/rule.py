@@ -2,6 +2,7 @@
 
 A ``Rule`` is a ``str`` (its text), so equality, de-duplication and JSON see the plain
 name; ``.latex`` is the same formula for a math renderer (amsmath, MathJax and KaTeX).
+``tex_text.latex_of`` gives the LaTeX of any rule name, a plain string included.
 """
 from __future__ import annotations
 
@@ -18,12 +19,3 @@ class Rule(str):
 
     def __getnewargs__(self):
         return str(self), self.latex
-
-
-def latex_of(rule: str) -> str:
-    """The LaTeX of a rule; a plain string (not from the tables) becomes upright text."""
-    latex = getattr(rule, "latex", None)
-    if latex is not None:
-        return latex
-    from .tex_text import tex_escape
-    return rf"\text{{{tex_escape(str(rule))}}}"

@@ -1,36 +1,31 @@
 """Chain → derivation: each definition's differential, then the reverse sweep.
 
 Substituting differentials from the objective backwards is reverse-mode
-differentiation: ``dE`` is kept as a sum ``Σ G_Z : dZ``; the variable defined last
-is eliminated first by substituting its differential ``dZ = ℓ_Z`` and moving the
-coefficients of ``ℓ_Z`` to the left of ``:`` (frobenius.py).  Each variable is
-visited once and its adjoint ``G_Z`` collects every use, so the cost is linear in
-the chain.  When only ``wrt`` differentials remain, ``dE = G_W : dW`` gives
-``∂E/∂W = G_W``.
+differentiation.  ``backward`` is the whole algorithm, the shape of micrograd's
+``backward()``: visit the variables last defined first; each one's adjoint ``z̄`` is
+the sum of what its users passed down; substitute ``dz = ℓ_z`` into ``z̄ : dz`` and move
+the coefficients left of ``:`` (frobenius.py), which passes ``Gᵢ`` down to each ``Yᵢ``
+in ``ℓ_z``.  Each variable is visited once, so the cost is linear in the chain.  What is
+left on the wrt inputs is their gradient: ``dE = G_W : dW`` gives ``∂E/∂W = G_W``.
 
-A chain whose variables are reused (several ``wrt``, or a variable feeding several
-definitions) is shown as backpropagation: each adjoint gets a name ``z̄`` and a line
-of its own, so every line stays short however deep the chain.
+The sweep records a trace; display.py decides how it is shown (plain substitution
+lines, or named adjoints).
 """
 from __future__ import annotations
 
 import sympy
 
 from .chain import Chain, Definition
-from .derivation import AdjointStep, DefinitionLine, Derivation, Gradient, SubstitutionLine
+from .derivation import DefinitionLine, Derivation, Gradient
 from .diagonal import rewrite_with_aliases
+from .display import Elimination, Trace, lines as displayed, total
 from .errors import Notice, note
-from .expr import (SCALAR, Add, Adjoint, Diag, Differential, Expr, Frobenius, Mul, Number, Symbol,
-                   Transpose, Zero, walk)
+from .expr import Add, Adjoint, Diag, Expr, Mul, Number, Symbol, Transpose, Zero, walk
 from .frobenius import move_left
 from .functions import notes as function_notes
 from .limits import bound, tick
-from .printer import differential_prefix, latex
-from .rule import Rule
 from .rules import differentiate
 from .simplify import expand as expand_sums, factor, simplify
-
-IDENTIFICATION = Rule("dE = G:dW ⟺ ∂E/∂W = G", r"dE = G:dW \iff \frac{\partial E}{\partial W} = G")
 
 
 def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Derivation:
@@ -40,14 +35,10 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
     (what autodiff and the Cookbook's unstructured formulas give), and a note saying so;
     ``symmetric`` asks for the symmetric-subspace gradient ``sym(G) = (G + Gᵀ)/2`` instead.
     """
-    varying = chain.varying()
-    lines, linear = definition_lines(chain, varying)
-    substitutions, steps = (), ()
-    if reused(chain, varying):
-        steps, adjoints = named_sweep(chain, linear)
-    else:
-        substitutions, adjoints = reverse_sweep(chain, linear)
+    definitions, linear = definition_lines(chain, chain.varying())
+    substitutions, steps, adjoints = displayed(chain, backward(chain, linear))
     gradients, warnings = [], list(chain.warnings)
+    named = tuple((step.variable, step.adjoint) for step in steps[1:])
     for w in chain.wrt:
         g = adjoints.get(w.name, Zero(w.shape))
         bound(g, f"the gradient of {w.name}", chain.source, chain.wrt_line or None)
@@ -58,9 +49,9 @@ def build(chain: Chain, expand: bool = False, symmetric: bool = False) -> Deriva
         if _structured(w):
             warnings.append(note(_convention(w, symmetric)))
             g = simplify(Mul((Number(sympy.Rational(1, 2)), Add((g, Transpose(g)))))) if symmetric else g
-        gradients.append(Gradient(w, factor(g), expand_sums(g), chain=chain))
+        gradients.append(Gradient(w, factor(g), expand_sums(g), chain=chain, adjoints=named))
     warnings += [note(n) for n in function_notes([d.expr for d in chain.definitions])]
-    return Derivation(chain, tuple(lines), tuple(substitutions), tuple(gradients),
+    return Derivation(chain, tuple(definitions), tuple(substitutions), tuple(gradients),
                       steps=tuple(steps), warnings=tuple(warnings),
                       options={"expand": expand, "symmetric_gradient": symmetric})
 
@@ -78,19 +69,47 @@ def _convention(w: Symbol, symmetric: bool) -> str:
             f"function, as autodiff computes it; --symmetric-gradient gives sym(G) = (G + Gᵀ)/2")
 
 
-def reused(chain: Chain, varying: frozenset) -> bool:
-    """Several wrt, or a varying variable that feeds more than one definition (an alias
-    ``S = Diag(s)`` is notation, not a use)."""
-    if len(chain.wrt) > 1:
-        return True
-    users: dict = {}
-    aliases = chain.aliases()
-    for definition in chain.definitions:
-        if definition.symbol.name in aliases:
+# ---------------------------------------------------------------- the sweep
+
+
+def backward(chain: Chain, linear: dict) -> Trace:
+    """The reverse sweep, once over the chain: the objective's adjoint is 1; each
+    variable, last defined first, sums what its users passed down into its adjoint
+    ``z̄`` and passes ``z̄ : ℓ_z = Σ Gᵢ : dYᵢ`` down to the ``Yᵢ``.  A wrt name is not
+    eliminated (even a defined one: it is held independent); what reaches it is its
+    adjoint."""
+    objective = chain.objective.symbol
+    passed: dict[str, list] = {objective.name: [Number(1)]}   # name -> what its users passed
+    wrt = {w.name for w in chain.wrt}
+    eliminations = []
+    for definition in reversed(chain.definitions):
+        z = definition.symbol
+        if z.name in wrt or z.name not in passed:
             continue
-        for name in {n.name for n in walk(definition.expr) if isinstance(n, Symbol)} & varying:
-            users[name] = users.get(name, 0) + 1
-    return any(count > 1 for count in users.values())
+        adjoint = _bounded(simplify(total(passed.pop(z.name), z.shape)), f"the adjoint of {z.name}",
+                           chain, definition)
+        if isinstance(adjoint, Zero):
+            continue
+        bar = adjoint if z == objective else Adjoint(z)
+        moved, rules = move(bar, linear[z.name])
+        for y, g in moved:
+            passed.setdefault(y.name, []).append(g)
+        eliminations.append(Elimination(z, adjoint, bar, linear[z.name], moved, rules))
+    remaining = {w.name: simplify(total(passed[w.name], w.shape)) for w in chain.wrt
+                 if w.name in passed}
+    return Trace(tuple(eliminations), remaining)
+
+
+def move(g: Expr, linear: Expr):
+    """``g : linear`` as ``((Y, Gᵢ), …)`` with ``g : linear = Σ Gᵢ : dYᵢ`` (one term per
+    Y, in order of appearance), and the rules that moved the coefficients."""
+    pieces: dict = {}
+    used: list = []
+    for coefficient, symbol, rules in move_left(g, linear):
+        pieces.setdefault(symbol.name, (symbol, []))[1].append(coefficient)
+        used.extend(r for r in rules if r not in used)
+    moved = tuple((symbol, simplify(total(cs, symbol.shape))) for symbol, cs in pieces.values())
+    return moved, tuple(used)
 
 
 # ---------------------------------------------------------------- definition lines
@@ -132,99 +151,8 @@ def aliased_vector(definition: Definition, linear: dict):
         return e.arg if e.arg.name in linear else None
     for name in reversed(list(linear)):
         if any(n == e.arg for n in walk(linear[name])):
-            return _symbol_of(linear[name], name)
+            return Symbol(name, linear[name].shape)
     return None
-
-
-def _symbol_of(ell: Expr, name: str) -> Symbol:
-    """The variable ``name`` with the shape of its differential ``ell``."""
-    return Symbol(name, ell.shape)
-
-
-# ---------------------------------------------------------------- the sweep
-
-
-def reverse_sweep(chain: Chain, linear: dict):
-    """Substitution lines (each equal to dE) and the adjoint of every wrt input."""
-    first = linear[chain.objective.symbol.name]
-    lines = [SubstitutionLine(first)]
-    pending: dict = {}
-    _, rules = collect(pending, Number(1), first)
-    for z, g in eliminations(chain, pending):
-        shown = _sum([pair(g, linear[z.name]), *pending_terms(pending)], first.shape)
-        lines.append(SubstitutionLine(shown, z, rules + (substitute(chain, z),)))
-        _, rules = collect(pending, g, linear[z.name])
-    order = [w.name for w in chain.wrt]
-    pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
-    final = _sum(pending_terms(pending), first.shape)
-    if pending and final != lines[-1].expr:
-        lines.append(SubstitutionLine(final, None, rules + (IDENTIFICATION,)))
-    return lines, wrt_adjoints(pending)
-
-
-def eliminations(chain: Chain, pending: dict):
-    """``(z, G_z)`` for each variable with a non-zero adjoint, the last defined first;
-    ``pending`` grows as the caller substitutes each ``dz``."""
-    for definition in reversed(chain.definitions[:-1]):
-        z = definition.symbol
-        if z.name not in pending:
-            continue
-        _, contributions = pending.pop(z.name)
-        g = _bounded(simplify(_sum(contributions, z.shape)), f"the adjoint of {z.name}", chain,
-                     definition)
-        if not isinstance(g, Zero):
-            yield z, g
-
-
-def wrt_adjoints(pending: dict) -> dict:
-    """What is left when every definition is eliminated: the wrt inputs' adjoints."""
-    return {name: simplify(_sum(gs, sym.shape)) for name, (sym, gs) in pending.items()}
-
-
-def substitute(chain: Chain, z: Symbol) -> Rule:
-    """The rule ``substitute dZ``; its LaTeX writes dZ as the derivation's lines do."""
-    dz = latex(Differential(z), differential_prefix(chain))
-    return Rule(f"substitute d{z.name}", rf"\text{{substitute }} {dz}")
-
-
-def named_sweep(chain: Chain, linear: dict):
-    """Backprop with named adjoints: one AdjointStep per variable, last defined first."""
-    objective = chain.objective.symbol
-    first = linear[objective.name]
-    pending: dict = {}
-    moved, rules = collect(pending, Number(1), first)
-    steps = [AdjointStep(objective, Number(1), first, moved, rules)]
-    for z, g in eliminations(chain, pending):
-        bar = Adjoint(z)
-        moved, rules = collect(pending, bar, linear[z.name])
-        steps.append(AdjointStep(z, factor(g), pair(bar, linear[z.name]), moved, rules))
-    return steps, wrt_adjoints(pending)
-
-
-def collect(pending: dict, g: Expr, linear: Expr):
-    """``g : linear`` as ``Σ Gᵢ : dYᵢ`` (one term per Y), each Gᵢ also added to pending."""
-    pieces: dict = {}
-    used: list[Rule] = []
-    for coefficient, symbol, rules in move_left(g, linear):
-        pieces.setdefault(symbol.name, (symbol, []))[1].append(coefficient)
-        used.extend(r for r in rules if r not in used)
-    terms = []
-    for symbol, coefficients in pieces.values():
-        g_y = simplify(_sum(coefficients, symbol.shape))
-        pending.setdefault(symbol.name, (symbol, []))[1].append(g_y)
-        terms.append(pair(g_y, Differential(symbol)))
-    return _sum(terms, SCALAR), tuple(used)
-
-
-def pending_terms(pending: dict) -> list:
-    return [pair(simplify(_sum(gs, sym.shape)), Differential(sym)) for sym, gs in pending.values()]
-
-
-def pair(g: Expr, linear: Expr) -> Expr:
-    """``G : ℓ``, written as a plain product when both are scalars."""
-    if g.is_scalar and linear.is_scalar:
-        return linear if g == Number(1) else Mul((g, linear))
-    return Frobenius(g, linear)
 
 
 def _bounded(expr: Expr, what: str, chain: Chain, definition: Definition) -> Expr:
@@ -233,10 +161,3 @@ def _bounded(expr: Expr, what: str, chain: Chain, definition: Definition) -> Exp
     tick(chain.source, definition.line)
     bound(expr, what, chain.source, definition.line, definition.expr_column)
     return expr
-
-
-def _sum(terms, shape) -> Expr:
-    terms = [t for t in terms if not isinstance(t, Zero)]
-    if not terms:
-        return Zero(shape)
-    return terms[0] if len(terms) == 1 else Add(tuple(terms))

@@ -56,3 +56,12 @@ def _char(c: str) -> str:
         return c
     plain = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
     return tex_escape(plain) if plain else "?"
+
+
+def latex_of(rule: str) -> str:
+    """The LaTeX of a rule (``rule.Rule``); a plain string (not from the tables) becomes
+    upright text."""
+    latex = getattr(rule, "latex", None)
+    if latex is not None:
+        return latex
+    return rf"\text{{{tex_escape(str(rule))}}}"

@@ -16,7 +16,8 @@ import derive
 from derive import frobenius, render
 from derive.cli import main
 from derive.functions import ELEMENTWISE
-from derive.rule import Rule, latex_of
+from derive.rule import Rule
+from derive.tex_text import latex_of
 from derive.rules import DIFFERENTIALS
 
 ROOT = Path(__file__).resolve().parent.parent

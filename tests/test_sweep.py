@@ -1,6 +1,8 @@
 """The reverse sweep and the display policy, on the seed and on chains like it."""
 from pathlib import Path
 
+import numpy as np
+
 from derive.api import derive
 from derive.printer import latex, text
 
@@ -116,3 +118,76 @@ def test_ones_matrix_hadamard_vanishes():
 def test_gradients_in_the_order_asked():
     d = derive("A : 2x3\nB : 3x2\nE = tr(A B)\nwrt B, A", check=False)
     assert [(g.wrt.name, text(g.expr)) for g in d.gradients] == [("B", "Aᵀ"), ("A", "Bᵀ")]
+
+
+# ---------------------------------------------------------------- the loop and the display
+
+
+def tanh_chain(layers: int, wrt: str = "W1") -> str:
+    """``h_l = tanh(W_l h_{l−1})``, ``E = ½‖h_L − y‖²``: one wrt, nothing reused."""
+    lines = ["h0 : 4", "y : 4"] + [f"W{l} : 4x4" for l in range(1, layers + 1)]
+    lines += [f"h{l} = tanh(W{l} h{l - 1})" for l in range(1, layers + 1)]
+    return "\n".join(lines + [f"E = 1/2 (h{layers} - y):(h{layers} - y)", f"wrt {wrt}"]) + "\n"
+
+
+def test_the_sweep_visits_each_variable_once_last_defined_first():
+    from derive.sweep import backward, definition_lines
+    from derive.latex_input import read_chain
+    chain = read_chain(tanh_chain(3))
+    _, linear = definition_lines(chain, chain.varying())
+    trace = backward(chain, linear)
+    assert [e.variable.name for e in trace.eliminations] == ["E", "h3", "h2", "h1"]
+    assert text(trace.eliminations[2].adjoint) == "W3ᵀ(h̄3 ∘ (1 − h3 ∘ h3))"   # one layer each
+    assert list(trace.remaining) == ["W1"]
+
+
+def test_a_short_chain_reads_as_plain_substitutions():
+    d = derive(tanh_chain(3), check=False)
+    assert d.steps == () and len(d.substitutions) == 5
+    assert "h̄" not in "".join(substitution_texts(d))
+
+
+def test_a_deep_chain_names_its_adjoints_once_they_would_grow():
+    """Written out, h̄_l repeats every adjoint after it; named, each line is one layer."""
+    d = derive(tanh_chain(12), check=False)
+    assert d.substitutions == ()
+    assert [text(step.variable) for step in d.steps][:3] == ["E", "h12", "h11"]
+    assert text(d.steps[2].adjoint) == "W12ᵀ(h̄12 ∘ (1 − h12 ∘ h12))"
+    assert text(d.gradients[0].expr) == "(h̄1 ∘ (1 − h1 ∘ h1))h0ᵀ"
+
+
+def test_output_grows_linearly_with_depth():
+    """The bytes each layer adds stay the same from depth 10 to 40: were every line to
+    repeat the adjoints before it (quadratic growth), a layer at depth 20–40 would add
+    twice what one at depth 10–20 adds."""
+    for wrt in ("W1", "h0"):
+        d = {n: derive(tanh_chain(n, wrt), check=False) for n in (10, 20, 40)}
+        for size in (lambda n: len(d[n].to_markdown()), lambda n: len(d[n].to_latex())):
+            early, late = (size(20) - size(10)) / 10, (size(40) - size(20)) / 20
+            assert late < 1.2 * early
+
+
+def _backprop(Ws, h0, y):
+    """∂E/∂W1 and ∂E/∂h0 of ``E = ½‖h_L − y‖²``, ``h_l = tanh(W_l h_{l−1})``, by hand."""
+    hs = [h0]
+    for W in Ws:
+        hs.append(np.tanh(W @ hs[-1]))
+    h_bar = hs[-1] - y
+    for l in range(len(Ws), 0, -1):
+        a_bar = h_bar * (1 - hs[l] ** 2)
+        if l == 1:
+            return a_bar @ hs[0].T, Ws[0].T @ a_bar
+        h_bar = Ws[l - 1].T @ a_bar
+
+
+def test_a_100_layer_gradient_is_right():
+    layers, rng = 100, np.random.default_rng(7)
+    Ws = [np.linalg.qr(rng.normal(size=(4, 4)))[0] * 1.2 for _ in range(layers)]
+    h0, y = rng.normal(size=(4, 1)), rng.normal(size=(4, 1))
+    inputs = {"h0": h0, "y": y, **{f"W{l + 1}": W for l, W in enumerate(Ws)}}
+    want = dict(zip(("W1", "h0"), _backprop(Ws, h0, y)))
+    for wrt in ("W1", "h0"):
+        d = derive(tanh_chain(layers, wrt), check=False)
+        got = d.gradient(wrt).numpy(**inputs)
+        assert np.linalg.norm(want[wrt]) > 1e-12
+        assert np.allclose(got, want[wrt], rtol=1e-10, atol=1e-12 * np.linalg.norm(want[wrt]))

@@ -1,0 +1,69 @@
+"""derive's modules import one another as a DAG: no circle, even through an import
+inside a function (STYLE: layers, not circles)."""
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "derive"
+MODULES = {p.stem for p in PACKAGE.glob("*.py")}
+
+
+def imported(path: Path) -> set:
+    """The derive modules ``path`` imports anywhere in its body (``__init__`` for the
+    package itself: ``from . import __version__``)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {_module(a.name.split(".")[1:]) for a in node.names
+                      if a.name.split(".")[0] == "derive"}
+        elif isinstance(node, ast.ImportFrom):
+            module = (node.module or "").split(".") if node.module else []
+            parts = ["derive", *module] if node.level else module    # level 1: from .x, from .
+            if parts[0] != "derive":
+                continue
+            if parts[1:]:
+                found.add(_module(parts[1:]))
+            else:                                      # from . import formats, __version__
+                found |= {_module([a.name]) for a in node.names}
+    return found
+
+
+def _module(parts: list) -> str:
+    """The derive module a dotted path below ``derive`` names (the package: ``__init__``)."""
+    return parts[0] if parts and parts[0] in MODULES else "__init__"
+
+
+def graph() -> dict:
+    return {p.stem: sorted(imported(p) - {p.stem}) for p in PACKAGE.glob("*.py")}
+
+
+def cycles(edges: dict) -> list:
+    """Each import circle once, as the list of modules along it (depth-first search)."""
+    found, state = [], {}
+
+    def visit(module, path):
+        state[module] = "open"
+        for target in edges.get(module, ()):
+            if state.get(target) == "open":
+                found.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[module] = "done"
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [module])
+    return found
+
+
+def test_the_scanner_sees_a_circle_and_imports_inside_functions():
+    assert cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c", "a"]]
+    assert cycles({"a": ["b"], "b": []}) == []
+    assert "render" in imported(PACKAGE / "api.py")
+    assert "pdf" in imported(PACKAGE / "api.py")               # imported inside a function only
+    assert "__init__" in imported(PACKAGE / "cli.py")          # from . import __version__
+    assert "render" in imported(PACKAGE / "__init__.py")       # import derive.render
+
+
+def test_the_imports_form_a_dag():
+    circles = cycles(graph())
+    assert not circles, "import circles: " + "; ".join(" → ".join(c) for c in circles)
