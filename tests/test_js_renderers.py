@@ -28,7 +28,8 @@ from derive.expr import ShapeError
 from derive.functions import ELEMENTWISE
 from derive.rule import Rule
 from derive.rules import DIFFERENTIALS
-from derive.sweep import IDENTIFICATION, build
+from derive.display import IDENTIFICATION
+from derive.sweep import build
 
 ROOT = Path(__file__).resolve().parent.parent
 JS = ROOT / "tests" / "js"
