@@ -22,7 +22,7 @@ UNLIMITED = Limits(max_bytes=0, max_lines=0, max_nodes=0, max_depth=0, max_expon
 
 
 def tanh_chain(n: int) -> str:
-    """``h_i = tanh(h_{i-1})``: each adjoint nests one level deeper than the last."""
+    """``h_i = tanh(h_{i-1})``: written out, each adjoint nests one level deeper than the last."""
     return "\n".join(["h0 : 3"] + [f"h{i} = tanh(h{i - 1})" for i in range(1, n)]
                      + [f"E = 1'h{n - 1}", "wrt h0"])
 
@@ -132,10 +132,20 @@ def test_an_exploding_differential_is_refused_before_it_is_built():
     assert (error.line, error.column) == (2, 5) and time.monotonic() - start < 5
 
 
-def test_an_adjoint_nesting_too_deep_is_refused_at_its_definition():
-    error = error_of(tanh_chain(30), limits=Limits(max_depth=10))
-    assert "the adjoint of h" in error.message and "nests deeper than 20 levels" in error.message
-    assert error.line > 1
+def test_a_deep_chain_names_its_adjoints_instead_of_nesting_them():
+    """Written out, h̄_1 would nest 30 levels deep; named, no adjoint nests at all."""
+    d = derive(tanh_chain(30), limits=Limits(max_depth=10))
+    assert d.check.ok and len(d.steps) == 30
+
+
+def test_an_adjoint_too_large_is_refused_at_its_definition():
+    from derive.sweep import backward, definition_lines
+    chain = parse_chain(tanh_chain(5))
+    _, linear = definition_lines(chain, chain.varying())
+    with applied(Limits(max_nodes=6)), pytest.raises(DeriveError) as info:
+        backward(chain, linear)
+    assert "the adjoint of h" in info.value.message and "grows beyond 6 nodes" in info.value.message
+    assert info.value.line > 1
 
 
 def test_the_time_limit_stops_a_slow_derivation():
