@@ -13,6 +13,7 @@ from typing import Callable, Iterable
 
 from .check import assign_sizes, check as numeric_check
 from .check import check_alternatives
+from .check_hessian import hessian_verdicts
 from .claims import check_claims
 from .cost import refuse_costly
 from .derivation import Derivation
@@ -21,6 +22,7 @@ from . import formats
 from . import render as _renderers  # noqa: F401  (gives a Derivation its outputs)
 from .latex_input import read_chain
 from .limits import Limits, applied, read_bounded
+from .hessian import with_hessians
 from .sweep import build
 
 
@@ -50,16 +52,26 @@ def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradi
             strict, language) -> Derivation:
     with applied(limits), _resources():
         chain = read_chain(text, source_name, list(wrt) if wrt else None, language)
-        derivation = build(chain, expand=expand, symmetric=symmetric_gradient)
+        derivation = with_hessians(build(chain, expand=expand, symmetric=symmetric_gradient))
         if strict:
             _refuse_warnings(derivation)
         if check:
             refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
+            derivation = _with_hessian_verdicts(derivation, seed)
         if check and (chain.alternatives or chain.claims):
             found = check_alternatives(chain, seed) + check_claims(derivation, seed)
             derivation = dataclasses.replace(derivation, warnings=derivation.warnings + tuple(found))
     return derivation
+
+
+def _with_hessian_verdicts(derivation: Derivation, seed: int) -> Derivation:
+    """The Hessian's verdicts (check_hessian.py) beside the derivation's own."""
+    found = hessian_verdicts(derivation, seed=seed)
+    if not found or derivation.check is None:
+        return derivation
+    result = dataclasses.replace(derivation.check, verdicts=derivation.check.verdicts + tuple(found))
+    return dataclasses.replace(derivation, check=result)
 
 
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,

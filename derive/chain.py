@@ -40,6 +40,7 @@ class Chain:
     # what the LaTeX front end read besides the chain (README: Pasted LaTeX)
     claims: tuple = ()        # (objective name, wrt name, Expr or None, line, column)
     alternatives: tuple = ()  # (defined name, Expr, line, column): J = A = B gives B
+    hessians: tuple = ()      # (tuple of wrt names, line, column): ``hessian W, b``
 
     @property
     def objective(self) -> Definition:

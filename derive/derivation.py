@@ -94,6 +94,61 @@ class Gradient:
 
 
 @dataclass(frozen=True)
+class HessianLine:
+    """One displayed line of a Hessian (hessian.py).
+
+    ``kind`` is ``gradient`` (``∇_W E = G``, the gradient the Hessian differentiates),
+    ``differential`` (``d(∇_W E) = ℓ``: the first line, then one per substituted
+    differential, ``eliminated`` naming it), ``second`` (``d²E = Σ dW : d(∇_W E)``) or
+    ``block`` (``∂²E/∂W∂Y``: on vec in Kronecker form when ``matrix`` is set, else the
+    linear map ``dY ↦ ℓ`` that is the block's part of ``d(∇_W E)``).
+    """
+
+    kind: str
+    of: Symbol                     # W: the gradient the line is about
+    expr: Expr                     # G, ℓ, d²E, or the block's part of d(∇_W E)
+    by: Symbol | None = None       # Y of a block ∂²E/∂W∂Y
+    eliminated: Symbol | None = None
+    matrix: Expr | None = None     # the block on column-major vec, numerator layout
+    rules: tuple = ()
+
+    @property
+    def key(self) -> str:
+        """A block's name in JSON and NumPy's ``hessian()``: ``"W"`` for ∂²E/∂W², ``"W,b"``
+        for ∂²E/∂W∂b."""
+        by = self.by.name if self.by is not None else self.of.name
+        return self.of.name if by == self.of.name else f"{self.of.name},{by}"
+
+
+@dataclass(frozen=True)
+class Hessian:
+    """``hessian W, b``: the second differential of the objective, read as a Hessian."""
+
+    wrt: tuple                     # of Symbol, as asked
+    line: int                      # the ``hessian`` statement
+    column: int
+    lines: tuple                   # of HessianLine, in display order
+    symmetric: bool = False        # symmetric by construction (every block mirrors its partner)
+
+    def block(self, of: str, by: str) -> HessianLine:
+        """The block ∂²E/∂of∂by."""
+        for line in self.lines:
+            if line.kind == "block" and line.of.name == of and line.by is not None \
+                    and line.by.name == by:
+                return line
+        raise KeyError(f"no Hessian block {of},{by}")
+
+    @property
+    def blocks(self) -> list:
+        return [line for line in self.lines if line.kind == "block"]
+
+    @property
+    def kronecker(self) -> bool:
+        """Whether every block has a matrix form on vec."""
+        return all(line.matrix is not None for line in self.blocks)
+
+
+@dataclass(frozen=True)
 class LineVerdict:
     """The numeric verdict on one displayed line."""
 
@@ -150,6 +205,7 @@ class Derivation:
     check: CheckResult | None = None
     warnings: tuple = ()
     options: dict = field(default_factory=dict)   # expand, seed, ... as asked
+    hessians: tuple = ()          # of Hessian: ``hessian W, b`` (hessian.py)
 
     @property
     def objective(self) -> Symbol:

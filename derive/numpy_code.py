@@ -16,7 +16,8 @@ from .derivation import Derivation
 from .functions import ELEMENTWISE
 from .templates_path import environment
 
-RESERVED = {"np", "float", "objective", "gradient", "given", "inputs"}   # the module's own names
+RESERVED = {"np", "float", "objective", "gradient", "given", "inputs",
+            "hessian", "hvp", "direction"}   # the module's own names
 
 
 def python_name(name: str) -> str:
@@ -32,6 +33,11 @@ def callable_name(name: str, order: int) -> str:
 def adjoint_name(name: str) -> str:
     """``h̄`` as ``_bar_h``: user names never start with an underscore."""
     return "_bar_" + name
+
+
+def direction_name(name: str) -> str:
+    """``dW`` taken along a direction, as ``_d_W`` (hvp and the Hessian's blocks)."""
+    return "_d_" + python_name(name)
 
 
 class NumpyPrinter:
@@ -222,6 +228,13 @@ class NumpyPrinter:
         return self._helper("logsumexp", f"_logsumexp({self.doprint(expr.arg)})")
 
 
+class DirectionPrinter(NumpyPrinter):
+    """The printer for second differentials: ``dW`` is the direction it is taken along."""
+
+    def _print_Differential(self, expr):
+        return direction_name(expr.of.name)
+
+
 def _negated(term: E.Expr):
     """``c·X`` for a term ``−c·X`` (so a sum prints ``a - c * X``), else None."""
     if not (isinstance(term, E.Mul) and isinstance(term.factors[0], E.Number)
@@ -283,6 +296,8 @@ def to_numpy(derivation: Derivation) -> str:
     gradients = [(g.wrt.name, python_name(g.wrt.name), printer.doprint(g.expr), g.wrt.is_scalar)
                  for g in derivation.gradients]
     names = [item.symbol.name for item in chain.inputs]
+    hessian = _hessian_code(derivation)
+    hessian_printer = hessian.pop("printer") if hessian else NumpyPrinter()
     source = _environment().get_template("numpy.py.j2").render(
         title=_docstring_safe(chain.title or ""),
         chain_text=_chain_text(chain),
@@ -290,17 +305,51 @@ def to_numpy(derivation: Derivation) -> str:
         check=derivation.check,
         inputs=[(name, python_name(name)) for name in names],
         keyword_arguments=all(python_name(n) == n for n in names),
-        sizes=_size_sources(chain, printer.sizes | objective_printer.sizes),
+        sizes=_size_sources(chain, printer.sizes | objective_printer.sizes | hessian_printer.sizes),
         objective_callables=_callables(objective_printer),
         gradient_callables=_callables(printer, objective_printer),
         objective_lines=objective_lines,
         objective=python_name(chain.objective.symbol.name),
         gradient_lines=gradient_lines,
         gradients=gradients,
-        helpers=printer.helpers | objective_printer.helpers,
+        helpers=printer.helpers | objective_printer.helpers | hessian_printer.helpers,
+        hessian=hessian,
     )
     compile(source, "<derive numpy>", "exec")   # a printer bug fails here, not in the user's hands
     return source
+
+
+def _hessian_code(derivation: Derivation) -> dict | None:
+    """What ``hessian()`` and ``hvp()`` compute: the forward lines they need, each block on
+    column-major vec (its Kronecker form, else its linear map applied to each unit direction:
+    ``_matrix_of``), and the second differential along a direction."""
+    if not derivation.hessians:
+        return None
+    h = derivation.hessians[0]
+    printer = DirectionPrinter()
+    final = {}
+    for line in h.lines:
+        if line.kind == "differential":
+            final[line.of.name] = line.expr
+    blocks = []
+    for block in h.blocks:
+        key = block.key
+        if block.matrix is not None:
+            code = printer.doprint(block.matrix)
+        else:
+            local = python_name(block.by.name)
+            printer.helpers.add("matrix_of")
+            code = (f"_matrix_of(lambda {direction_name(block.by.name)}: "
+                    f"{printer.doprint(block.expr)}, {local}.shape)")
+        blocks.append((key, code))
+    products = [(w.name, python_name(w.name), direction_name(w.name), printer.doprint(final[w.name]))
+                for w in h.wrt]
+    exprs = list(final.values()) + [b.matrix for b in h.blocks if b.matrix is not None]
+    lines = [(python_name(d.symbol.name), printer.doprint(d.expr))
+             for d in _needed(derivation.chain, exprs)]
+    return {"printer": printer, "lines": lines, "blocks": blocks, "products": products,
+            "wrt": ", ".join(w.name for w in h.wrt), "single": len(h.wrt) == 1,
+            "kronecker": h.kronecker, "callables": _callables(printer)}
 
 
 def _callables(*printers: NumpyPrinter) -> list:

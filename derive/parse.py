@@ -174,6 +174,8 @@ def _syntax_message(token, expected: set, previous) -> str:
         return f"expected a size after 'x', got {_describe(token)}"
     if previous is not None and previous.type == "WRT":
         return f"expected a name after 'wrt' (or * for every input), got {_describe(token)}"
+    if previous is not None and previous.type == "HESSIAN":
+        return f"expected a name after 'hessian' (hessian W, or hessian W, b), got {_describe(token)}"
     if "LPAR" in expected and "PLUS" not in expected:
         return f"expected an expression{after}" + ("" if ends else f", got {_describe(token)}")
     if "EQUAL" in expected:
@@ -351,6 +353,13 @@ def _position(where) -> tuple:
     return where
 
 
+def _statement_start(statement: Tree) -> tuple:
+    """(line, column) where a statement starts, its keyword included (lark's positions; a
+    tree another front end built without them: its first token)."""
+    meta = statement.meta
+    return (meta.line, meta.column) if not meta.empty else _position(statement)
+
+
 def _quote(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= 40 else text[:39] + "…"
@@ -388,6 +397,7 @@ class _Reader:
         self.drafts: list[_Draft] = []          # one per definition read so far
         self.wrt_tokens: list = []
         self.wrt_line = 0
+        self.hessian: Tree | None = None        # the ``hessian W, b`` statement, if any
         self.current = 0                        # index of the definition being read
         self.symbols: dict[str, Symbol] = {}
         self.inferred: list = []                # (size variable, node, what) of each I and 1
@@ -411,7 +421,8 @@ class _Reader:
         if not statements:
             raise self.fail("the chain is empty: declare inputs and define an objective", (1, 1))
         for statement in statements:
-            {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt}[statement.data](statement)
+            {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt,
+             "hessian": self.note_hessian}[statement.data](statement)
         self.check_size_names()
         try:
             for index, (name, rhs) in enumerate(self.definitions):
@@ -571,6 +582,16 @@ class _Reader:
     def note_wrt(self, statement: Tree) -> None:
         self.wrt_tokens.extend(statement.children)
         self.wrt_line = self.wrt_line or _at(cast(Token, statement.children[0]))[0]
+
+    def note_hessian(self, statement: Tree) -> None:
+        """``hessian W, b``: one request per chain (its blocks cover every pair of names)."""
+        if self.hessian is not None:
+            first = ", ".join(str(t) for t in self.hessian.children)
+            raise self.fail(f"a second hessian line: a chain asks for one Hessian (line "
+                            f"{self.hessian.meta.line} asks for {first}); write hessian W, b "
+                            "on one line for the blocks of several variables",
+                            _statement_start(statement))
+        self.hessian = statement
 
     def check_size_names(self) -> None:
         for name, (kind, token) in self.names.items():
@@ -1031,6 +1052,7 @@ class _Reader:
             entries = [(name, None) for name in names]
         else:
             entries = [(str(t), t) for t in self.wrt_tokens]
+        entries += self.hessian_names(entries)
         if not entries:
             last = self.definitions[-1][0]
             raise self.fail("nothing to differentiate with respect to: add a line `wrt W` "
@@ -1045,17 +1067,54 @@ class _Reader:
                 chosen.append(name)
         return tuple(chosen)
 
-    def check_wrt(self, name: str, token) -> None:
+    def hessian_names(self, entries) -> list:
+        """The Hessian's names, each checked, that the gradient needs besides ``entries``: a
+        Hessian is the derivative of the gradient, so its names are differentiated too (with
+        no wrt line, they are the wrt, and the wrt's line is the hessian's)."""
+        if self.hessian is None:
+            return []
+        tokens = [cast(Token, t) for t in self.hessian.children]
+        for token in tokens:
+            self.check_wrt(str(token), token, "hessian")
+        if not self.wrt_tokens:
+            self.wrt_line = self.wrt_line or _statement_start(self.hessian)[0]
+        given = {name for name, _ in entries}
+        return [(str(t), t) for t in tokens if str(t) not in given]
+
+    def check_wrt(self, name: str, token, statement: str = "wrt") -> None:
         problem = None
         if name in self.defined:
             defined_at = self.defined[name][1]
-            problem = f"{name} is defined on line {defined_at.line}; wrt needs an input"
+            problem = f"{name} is defined on line {defined_at.line}; {statement} needs an input"
         elif name not in self.inputs:
             problem = f"{name} is not an input of this chain"
+            inputs = ", ".join(self.inputs)
+            problem += f" (its inputs: {inputs})" if statement == "hessian" and inputs else ""
         if problem and token is None:
             raise DeriveError(f"--wrt {name}: {problem}", self.source)
         if problem:
-            raise self.fail(f"wrt {name}: {problem}", token)
+            raise self.fail(f"{statement} {name}: {problem}", token)
+
+    def hessian_request(self) -> tuple:
+        """``Chain.hessians``: ``((names, line, column),)`` or ``()``."""
+        if self.hessian is None:
+            return ()
+        names = []
+        for token in self.hessian.children:
+            names += [str(token)] * (str(token) not in names)
+        return ((tuple(names), *_statement_start(self.hessian)),)
+
+    def refuse_hessian_of_non_scalar(self, objective: Definition) -> None:
+        """A Hessian is of a scalar: say so where it is asked, and what can be asked."""
+        if self.hessian is None or objective.expr.is_scalar:
+            return
+        name, names = objective.symbol.name, ", ".join(str(t) for t in self.hessian.children)
+        first = str(self.hessian.children[0])
+        raise self.fail(f"hessian {names}: the objective {name} is "
+                        f"{show_shape(objective.expr.shape)}, and a Hessian is of a scalar: "
+                        f"ask `jacobian {name} wrt {first}` for its first derivative, or end the "
+                        f"chain with a scalar of {name} (such as E = {name}:{name}) and ask for "
+                        "its Hessian", _statement_start(self.hessian))
 
     def finish(self, wrt_names: tuple, overridden: bool) -> Chain:
         inputs = []
@@ -1072,6 +1131,7 @@ class _Reader:
             wrt_names = _every_input_used(definitions, wrt_names, [i.symbol.name for i in inputs])
             if not wrt_names:
                 self.nothing_to_differentiate(overridden)
+        self.refuse_hessian_of_non_scalar(objective)
         if not objective.expr.is_scalar:
             raise self.fail(f"the objective {objective.symbol.name} must be a scalar, "
                             f"but it is {show_shape(objective.expr.shape)}",
@@ -1079,7 +1139,7 @@ class _Reader:
         return Chain(inputs=tuple(inputs), definitions=tuple(definitions),
                      wrt=tuple(self.symbols[n] for n in wrt_names), title=_title(self.text),
                      source=self.source, wrt_line=0 if overridden else self.wrt_line,
-                     warnings=tuple(self.notices(wrt_names)))
+                     warnings=tuple(self.notices(wrt_names)), hessians=self.hessian_request())
 
     def check_inferred(self, inputs) -> None:
         """Every size of an ``I`` or ``1`` is some input's: the check and the NumPy module

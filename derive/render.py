@@ -153,12 +153,34 @@ def to_json(derivation: Derivation) -> str:
              "expanded": None if g.expanded is None else
              {"latex": tex(g.expanded), "text": printer.text(g.expanded)}}
             for g in derivation.gradients],
+        "hessians": [_hessian_json(derivation, h, tex) for h in derivation.hessians],
         "status": _status(derivation.check),
         "check": _check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
         "options": derivation.options,
     }
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _hessian_json(derivation: Derivation, h, tex) -> dict:
+    """A Hessian as JSON: its lines in order, and its blocks keyed ``"W,b"``, each with its
+    matrix on column-major vec (numerator layout) or None when it has no Kronecker form."""
+    def both(e):
+        return {"latex": tex(e), "text": printer.text(e)}
+    return {
+        "wrt": [w.name for w in h.wrt], "line": h.line, "column": h.column,
+        "layout": "numerator layout, column-major vec",
+        "symmetric_by_construction": h.symmetric,
+        "lines": [{"kind": line.kind, "of": line.of.name,
+                   "by": line.by.name if line.by is not None else None,
+                   "eliminated": line.eliminated.name if line.eliminated is not None else None,
+                   **both(line.expr), "rules": [str(r) for r in line.rules]}
+                  for line in h.lines],
+        "blocks": {b.key: {
+            "linear": both(b.expr), "matrix": None if b.matrix is None else both(b.matrix),
+            "shape": [str(b.of.shape[0] * b.of.shape[1]), str(b.by.shape[0] * b.by.shape[1])]}
+            for b in h.blocks if b.by is not None},
+    }
 
 
 # ---------------------------------------------------------------- plain data for templates
@@ -200,6 +222,7 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "definitions": definitions,
         "substitutions": substitutions,
         "gradients": gradients,
+        "hessians": _hessians(derivation, tex, failed),
         "uses_hadamard": _uses(derivation, Hadamard),
         "check": _check_data(result),
         "failures": failure_sentences(derivation),
@@ -209,6 +232,66 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
                      "text": str(w)} for w in shown],
         "explain": explain,
     }
+
+
+def _hessians(derivation: Derivation, tex, failed) -> list:
+    """Each Hessian for the templates: its rows (as the substitution block's), its names,
+    whether it is symmetric by construction and has a matrix form, and its symmetry verdict."""
+    verdicts = {(v.block, v.index): v for v in derivation.check.verdicts} \
+        if derivation.check else {}
+    d = printer.differential_prefix(derivation.chain)
+    out = []
+    for h in derivation.hessians:
+        rows = [{"lhs": _hessian_label(tex, derivation, h, i, d), "latex": tex(_hessian_shown(line)),
+                 "kind": line.kind, "failed": ("hessian", i) in failed, **_rules(line.rules)}
+                for i, line in enumerate(h.lines)]
+        symmetry = verdicts.get(("hessian", len(h.lines)))
+        out.append({"wrt": ", ".join(tex(w) for w in h.wrt), "several": len(h.wrt) > 1,
+                    "matrices": any(not w.is_scalar and w.shape[1] != 1 for w in h.wrt),
+                    "rows": rows, "symmetric": h.symmetric, "kronecker": h.kronecker,
+                    "identity": _hessian_identity(tex, derivation, h, d),
+                    "symmetry": None if symmetry is None else
+                    {"ok": symmetry.ok, "error": symmetry.relative_error}})
+    return out
+
+
+def _hessian_identity(tex, derivation: Derivation, h, d: str) -> str:
+    """``d²E = dW:d(∇_W E) = dW:H[dW]`` in the Hessian's own names (a sum for blocks)."""
+    objective = tex(derivation.objective)
+    terms = [(f"{d}{tex(w)}", rf"\nabla_{{{tex(w)}}} {objective}") for w in h.wrt]
+    differentials = ", ".join(dw for dw, _ in terms)
+    second = " + ".join(rf"{dw}:{d}\left({nabla}\right)" for dw, nabla in terms)
+    many = len(terms) > 1
+    quadratic = rf"({differentials}):H[{differentials}]" if many else rf"{terms[0][0]}:H[{terms[0][0]}]"
+    return rf"{d}^2 {objective} = {second} = {quadratic}"
+
+
+def _hessian_shown(line):
+    """What a Hessian line shows: a block's matrix when it has one, else its expression."""
+    return line.matrix if line.kind == "block" and line.matrix is not None else line.expr
+
+
+def _hessian_label(print_, derivation: Derivation, h, index: int, d: str = "d",
+                   latex: bool = True) -> str:
+    """The left side of a Hessian line: ``∇_W E``, ``d(∇_W E)`` (first line only), ``d²E``,
+    ``∂²E/∂W²`` or ``∂²E/∂W∂b`` (with ``[db]`` when the block is a linear map)."""
+    line, objective = h.lines[index], print_(derivation.objective)
+    of = print_(line.of)
+    nabla = rf"\nabla_{{{of}}} {objective}" if latex else f"∇_{of} {objective}"
+    if line.kind == "gradient":
+        return nabla
+    if line.kind == "differential":
+        first = index == 0 or h.lines[index - 1].of != line.of or h.lines[index - 1].kind != line.kind
+        return "" if not first else (rf"{d}\left({nabla}\right)" if latex else f"d({nabla})")
+    if line.kind == "second":
+        return f"{d}^2 {objective}" if latex else f"d²{objective}"
+    by = print_(line.by)
+    if latex:
+        below = rf"\partial {of}^2" if line.by == line.of else rf"\partial {of}\,\partial {by}"
+        label = rf"\frac{{\partial^2 {objective}}}{{{below}}}"
+        return label if line.matrix is not None else rf"{label}\,[{d}{by}]"
+    below = f"∂{of}²" if line.by == line.of else f"∂{of}∂{by}"
+    return f"∂²{objective}/{below}" + ("" if line.matrix is not None else f" [d{by}]")
 
 
 def _step_rows(derivation: Derivation, tex, failed) -> list:
@@ -256,6 +339,13 @@ def _rows(derivation: Derivation) -> list:
     for i, g in enumerate(derivation.gradients):
         text = f"{_label(printer.text, derivation, g)} = {printer.text(_shown(derivation, g))}"
         rows.append(_row("gradient", i, "gradient", text, verdicts))
+    for h in derivation.hessians:
+        for i, line in enumerate(h.lines):
+            label = _hessian_label(printer.text, derivation, h, i, latex=False) or "  "
+            text = f"{label} = {printer.text(_hessian_shown(line))}"
+            rows.append(_row("hessian", i, "hessian", text, verdicts))
+        rows.append(_row("hessian", len(h.lines), "hessian",
+                         "symmetry: uᵀHv = vᵀHu at random u, v", verdicts))
     for key, verdict in verdicts.items():
         if not any((r["block"], r["index"]) == key for r in rows):
             rows.append(_row(*key, verdict.block, verdict.note or verdict.block, verdicts))

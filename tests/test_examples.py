@@ -103,8 +103,28 @@ def unspecified_layer(W, x, y):
     return {"W": (f_prime * (f - y)) @ x.T}
 
 
+def hessian_log_sum_exp(A, x, b):
+    z = A @ x + b
+    return {"x": A.T @ softmax(z)}
+
+
+def hessian_unspecified(a, x):
+    """g checked as its stated stand-in u ↦ sin(cu) + u²/4: ∇g(aᵀx) = g′(aᵀx) a."""
+    c = stand_in_parameter("g")
+    u = (a.T @ x).item()
+    return {"x": (c * np.cos(c * u) + u / 2) * a}
+
+
 CLOSED_FORMS = {
     "backprop": backprop,
+    "hessian_quadratic_form": lambda x, A: {"x": (A + A.T) @ x},
+    "hessian_least_squares": lambda A, x, b: {"x": A.T @ (A @ x - b)},
+    "hessian_logistic_regression": logistic_regression,
+    "hessian_log_sum_exp": hessian_log_sum_exp,
+    "hessian_log_det": lambda X: {"X": np.linalg.inv(X).T},
+    "hessian_unspecified": hessian_unspecified,
+    "hessian_blocks": lambda W, x, b, y: {"W": (W @ x + b - y) @ x.T, "b": W @ x + b - y},
+    "hessian_trace_xtax": lambda A, X: {"X": A @ X + A.T @ X},
     "quadratic_form": lambda x, A: {"x": (A + A.T) @ x},
     "least_squares": lambda A, x, b: {"x": 2 * A.T @ (A @ x - b)},
     "trace_axb": lambda A, X, B: {"X": A.T @ B.T},

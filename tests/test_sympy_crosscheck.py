@@ -6,7 +6,7 @@ gradient at the same point.  Only examples where SymPy's matrix ``diff`` answers
 correctly are here.  Skipped (measured with SymPy 1.14), and why:
 
 - ``determinant``, ``det_axb``, ``det_xtax``: SymPy returns an unevaluated ``Derivative(Determinant(…), X)``.
-- ``log_det``, ``log_det_gram``: SymPy returns ``0`` (wrong).
+- ``log_det``, ``log_det_gram``, ``hessian_log_det``: SymPy returns ``0`` (wrong).
 - ``gaussian_covariance``: ``log(det Σ)`` plus a 1×1 quadratic form raises
   ``TypeError: Mix of Matrix and Scalar symbols`` (and the log-det part alone gives 0).
 - ``hadamard_form``, ``hadamard_residual``, ``tied_weight``, ``exp_sum``: SymPy answers with an array expression
@@ -15,10 +15,12 @@ correctly are here.  Skipped (measured with SymPy 1.14), and why:
 - elementwise functions (``sigma``, ``tanh``, ``log``, ``exp`` applied to a matrix
   expression): ``backprop``, ``tanh_layer``, ``two_layer``, ``three_layer``, ``residual``,
   ``logistic_regression``, ``log_sum``, ``log_sum_exp``, ``softmax_cross_entropy``,
+  ``hessian_logistic_regression``, ``hessian_log_sum_exp``,
   ``sin_layer``, ``relu_layer`` —
   SymPy's matrix ``diff`` does not give a matrix gradient for these.
 - ``cube_root``: a fractional power of a 1×1 matrix expression (as ``sqrt`` below), and
-  ``unspecified_layer``: an unspecified function has no SymPy matrix counterpart.
+  ``unspecified_layer``, ``hessian_unspecified``: an unspecified function has no SymPy
+  matrix counterpart.
 - ``vector_norm``, ``frobenius_norm_plain``: ``sqrt`` of a 1×1 matrix expression raises
   ``TypeError: 'Half' object cannot be interpreted as an integer``.
 - ``logsumexp``, ``softmax_nll``, ``softplus_logistic``, ``sqrt_sum``, ``attention_head``
@@ -47,6 +49,11 @@ CASES = {
     "bilinear_form": lambda s: s["a"].T * s["X"] * s["b"],
     "bilinear_transpose": lambda s: s["a"].T * s["X"].T * s["b"],
     "quadratic_form": lambda s: s["x"].T * s["A"] * s["x"],
+    "hessian_quadratic_form": lambda s: s["x"].T * s["A"] * s["x"],
+    "hessian_least_squares": lambda s: half * (s["A"] * s["x"] - s["b"]).T * (s["A"] * s["x"] - s["b"]),
+    "hessian_trace_xtax": lambda s: sp.Trace(s["X"].T * s["A"] * s["X"]),
+    "hessian_blocks": lambda s: half * (s["W"] * s["x"] + s["b"] - s["y"]).T
+    * (s["W"] * s["x"] + s["b"] - s["y"]),
     "least_squares": lambda s: (s["A"] * s["x"] - s["b"]).T * (s["A"] * s["x"] - s["b"]),
     "weighted_least_squares": lambda s: (s["x"] - s["A"] * s["s"]).T * s["W"] * (s["x"] - s["A"] * s["s"]),
     "ridge": lambda s: (s["X"] * s["w"] - s["y"]).T * (s["X"] * s["w"] - s["y"])
