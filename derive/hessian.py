@@ -12,15 +12,17 @@ along all of them, and the part of ``dG_W`` in ``dY`` is the block ``∂²E/∂W
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 
 from .derivation import Derivation, Hessian, HessianLine
-from .errors import Notice
-from .expr import Add, Adjoint, Differential, Expr, Frobenius, Mul, Symbol, Transpose, Zero, walk
+from .errors import DeriveError, Notice
+from .expr import (ONE, Add, Adjoint, Diag, Differential, Expr, Frobenius, Kron, Mul, Number,
+                   Symbol, Transpose, Zero, contains_differential, walk)
 from .limits import bound, tick
+from .rule import Rule
 from .rules import differentiate
 from .simplify import factor, simplify
-from .sweep import definition_lines, substitute, varying_names
+from .sweep import definition_lines, substitute
+from .vec import coefficient
 
 
 def with_hessians(derivation: Derivation) -> Derivation:
@@ -54,9 +56,9 @@ def hessian(derivation: Derivation, wrt: tuple, line: int, column: int) -> Hessi
     return Hessian(wrt, line, column, tuple(lines + blocks), _mirrored(blocks))
 
 
-def _varying(derivation: Derivation, wrt: tuple) -> set:
+def _varying(derivation: Derivation, wrt: tuple) -> frozenset:
     """The Hessian's names and every definition depending on one (their d is not 0)."""
-    return varying_names(dataclasses.replace(derivation.chain, wrt=wrt))
+    return derivation.chain.varying(wrt)
 
 
 def gradient_expression(derivation: Derivation, w: Symbol) -> Expr:
@@ -69,8 +71,8 @@ def gradient_expression(derivation: Derivation, w: Symbol) -> Expr:
     return simplify(g)
 
 
-def second_differential(derivation: Derivation, w: Symbol, g: Expr, varying: set, linear: dict,
-                        line: int, column: int) -> list:
+def second_differential(derivation: Derivation, w: Symbol, g: Expr, varying: frozenset,
+                        linear: dict, line: int, column: int) -> list:
     """``d(∇_W E) = ℓ``, then one line per substituted definition, the last defined first,
     until only the Hessian's own differentials are left."""
     chain = derivation.chain
@@ -100,15 +102,128 @@ def _second(wrt: tuple, final: dict) -> Expr:
 def _block(w: Symbol, y: Symbol, dg: Expr, wrt: tuple) -> HessianLine:
     """``∂²E/∂W∂Y``: the part of ``d(∇_W E)`` in ``dY``, and its matrix on vec if it has one."""
     part = factor(simplify(replace(dg, {Differential(z): Zero(z.shape) for z in wrt if z != y})))
-    return HessianLine("block", w, part, by=y, matrix=matrix_form(part, y))
+    matrix, rules = matrix_form(part, y)
+    return HessianLine("block", w, part, by=y, matrix=matrix, rules=rules)
 
 
-def matrix_form(part: Expr, y: Symbol) -> Expr | None:
-    """The matrix H with ``vec(part) = H vec(dY)`` (numerator layout, column-major vec), or
-    None when the form has no Kronecker form (then the linear map is the answer)."""
+def matrix_form(part: Expr, y: Symbol) -> tuple:
+    """``(H, rules)`` with ``vec(part) = H vec(dY)`` (numerator layout, column-major vec), by
+    the vec table (vec.py); ``(None, ())`` when the form has no Kronecker form there (then the
+    linear map is the answer)."""
     if isinstance(part, Zero):
-        return Zero((_size(part), _size(y)))
+        return Zero((_size(part), _size(y))), ()
+    moved = _diagonals_moved(part)
+    try:
+        found, rules = coefficient(moved, y)
+    except DeriveError:
+        return None, ()
+    merged = _kron_products(simplify(found))
+    used = ((DIAGONAL,) if moved != part else ()) + rules
+    return factor(merged), used + ((MIXED,) if merged != simplify(found) else ())
+
+
+DIAGONAL = Rule("Diag(a) b = Diag(b) a", r"\mathrm{Diag}(a)\,b = \mathrm{Diag}(b)\,a")
+
+
+MIXED = Rule("(A⊗B)(C⊗D) = AC⊗BD", r"(A\otimes B)(C\otimes D) = AC\otimes BD")
+
+
+def _kron_products(e: Expr) -> Expr:
+    """Kronecker products merged by the mixed-product rule, as a person simplifies them:
+    ``(x⊗I)(xᵀ⊗M) = xxᵀ⊗M``; a factor beside a Kronecker product with a one-row (one-column)
+    left factor joins its right one, ``M(aᵀ⊗B) = aᵀ⊗MB``; a sum of such products is
+    distributed, and ``a⊗B + a⊗C = a⊗(B + C)``."""
+    children = [_kron_products(c) for c in e.children]
+    e = simplify(e.rebuild(children)) if children else e
+    if isinstance(e, Add):
+        return _kron_sum(e)
+    if not isinstance(e, Mul):
+        return e
+    factors: list = []
+    for f in e.factors:
+        factors.append(f)
+        while len(factors) > 1:
+            joined = _kron_pair(factors[-2], factors[-1])
+            if joined is None:
+                break
+            factors[-2:] = [joined]
+    return simplify(Mul(tuple(factors))) if len(factors) > 1 else factors[0]
+
+
+def _kron_pair(left: Expr, right: Expr) -> Expr | None:
+    """The product of two adjacent factors as one Kronecker product, or None."""
+    if isinstance(left, Kron) and isinstance(right, Kron) \
+            and left.left.shape[1] == right.left.shape[0] \
+            and left.right.shape[1] == right.right.shape[0]:
+        return Kron(simplify(Mul((left.left, right.left))), simplify(Mul((left.right, right.right))))
+    if isinstance(right, Kron) and right.left.shape[0] == ONE and not left.is_scalar \
+            and left.shape[1] == right.right.shape[0]:
+        return Kron(right.left, simplify(Mul((left, right.right))))
+    if isinstance(left, Kron) and left.left.shape[1] == ONE and not right.is_scalar \
+            and left.right.shape[1] == right.shape[0]:
+        return Kron(left.left, simplify(Mul((left.right, right))))
+    if isinstance(right, Add) and _all_kron(right) and isinstance(left, Kron):
+        return _kron_sum(Add(tuple(_kron_products(Mul((left, t))) for t in right.terms)))
+    if isinstance(left, Add) and _all_kron(left) and isinstance(right, Kron):
+        return _kron_sum(Add(tuple(_kron_products(Mul((t, right))) for t in left.terms)))
     return None
+
+
+def _all_kron(e: Add) -> bool:
+    return all(isinstance(_signed(t)[1], Kron) for t in e.terms)
+
+
+def _signed(term: Expr) -> tuple:
+    """``(c, A⊗B)`` for ``c(A⊗B)`` with a number c, else ``(None, term)``."""
+    if isinstance(term, Mul) and len(term.factors) == 2 and isinstance(term.factors[0], Number):
+        return term.factors[0], term.factors[1]
+    return None, term
+
+
+def _kron_sum(e: Add) -> Expr:
+    """``a⊗B ± a⊗C = a⊗(B ± C)``: terms with the same left factor gathered, in order."""
+    order: list = []
+    groups: dict = {}
+    for term in e.terms:
+        sign, k = _signed(term)
+        if not isinstance(k, Kron):
+            order.append((None, term))
+            continue
+        if k.left not in groups:
+            groups[k.left] = []
+            order.append((k.left, term))
+        groups[k.left].append(k.right if sign is None else Mul((sign, k.right)))
+    if all(len(parts) == 1 for parts in groups.values()):
+        return e
+    terms = [term if left is None or len(groups[left]) == 1
+             else Kron(left, simplify(Add(tuple(groups[left])))) for left, term in order]
+    return simplify(Add(tuple(terms))) if len(terms) > 1 else terms[0]
+
+
+def _diagonals_moved(e: Expr) -> Expr:
+    """``Diag(ℓ) c = Diag(c) ℓ`` for a vector c, sums holding such a ``Diag(ℓ)`` distributed
+    over what follows them: the differential leaves the diagonal, so the vec of the form is
+    ``Diag(c)`` times that of ℓ rather than the vec of a diagonal matrix (``Diag(vec I)(1⊗I)``)."""
+    if isinstance(e, Add):
+        return simplify(Add(tuple(_diagonals_moved(t) for t in e.terms)))
+    if not isinstance(e, Mul) or not _holds_diagonal(e):
+        return e
+    factors = [_diagonals_moved(f) for f in e.factors]
+    for i, f in enumerate(factors[:-1]):
+        rest = factors[i + 1:]
+        after = rest[0] if len(rest) == 1 else Mul(tuple(rest))
+        if after.shape[1] != ONE or contains_differential(after):
+            continue
+        if isinstance(f, Diag) and contains_differential(f.arg):
+            return _diagonals_moved(simplify(Mul((*factors[:i], Diag(after), f.arg))))
+        if isinstance(f, Add) and _holds_diagonal(f):
+            return _diagonals_moved(simplify(Add(tuple(Mul((*factors[:i], t, *rest))
+                                                       for t in f.terms))))
+    return simplify(Mul(tuple(factors)))
+
+
+def _holds_diagonal(e: Expr) -> bool:
+    return any(isinstance(n, Diag) and contains_differential(n.arg) for n in walk(e))
 
 
 def _size(e: Expr):
@@ -121,15 +236,32 @@ def _mirrored(blocks: list) -> bool:
     matrices = {(b.of.name, b.by.name): b.matrix for b in blocks if b.by is not None}
     if any(m is None for m in matrices.values()):
         return False
-    return all(_same_terms(simplify(Transpose(m)), matrices[(y, w)])
-               for (w, y), m in matrices.items())
+    return all(_same_terms(_transposed(m), matrices[(y, w)]) for (w, y), m in matrices.items())
+
+
+def _transposed(e: Expr) -> Expr:
+    """``eᵀ``, pushed through sums, products and Kronecker products, ``(A⊗B)ᵀ = Aᵀ⊗Bᵀ``,
+    then simplified (which drops the transposes of symmetric factors)."""
+    if isinstance(e, Kron):
+        return Kron(_transposed(e.left), _transposed(e.right))
+    if isinstance(e, Add):
+        return simplify(Add(tuple(_transposed(t) for t in e.terms)))
+    if isinstance(e, Mul):
+        return simplify(Mul(tuple(_transposed(f) for f in reversed(e.factors))))
+    return simplify(Transpose(e))
 
 
 def _same_terms(a: Expr, b: Expr) -> bool:
-    """Equal up to the order of the terms of a sum."""
-    def terms(e):
-        return Counter(e.terms) if isinstance(e, Add) else Counter([e])
-    return a == b or terms(a) == terms(b) or terms(factor(a)) == terms(factor(b))
+    """Equal up to the order of the terms of every sum."""
+    return _canonical(a) == _canonical(b) or _canonical(factor(a)) == _canonical(factor(b))
+
+
+def _canonical(e: Expr) -> Expr:
+    """``e`` with the terms of every sum in one fixed order (for comparisons only)."""
+    children = [_canonical(c) for c in e.children]
+    if isinstance(e, Add):
+        return Add(tuple(sorted(children, key=repr)))
+    return e.rebuild(children) if children else e
 
 
 def _independent(derivation: Derivation, wrt: tuple, line: int, column: int) -> list:

@@ -121,6 +121,21 @@ def _block(blocks, row, col):
     return blocks[row] if row == col else blocks[f"{row},{col}"]
 
 
+@pytest.mark.parametrize("name, matrix, symmetric", [
+    ("hessian_quadratic_form", "A + Aᵀ", True),
+    ("hessian_least_squares", "Aᵀ A", True),
+    ("hessian_logistic_regression", "XᵀDiag(p − p ∘ p) X", True),
+    ("hessian_trace_xtax", "I ⊗ (A + Aᵀ)", True),
+    ("hessian_unspecified", "g′′(aᵀ x) a aᵀ", True),
+    ("hessian_log_det", "−(X⁻¹ ⊗ X⁻ᵀ)K_(4,4)", False),      # symmetric, but not on sight
+])
+def test_kronecker_forms_read_as_textbooks_write_them(name, matrix, symmetric):
+    from derive.printer import text
+    h = derive_file(EXAMPLES / f"{name}.chain", check=False).hessians[0]
+    assert text(h.blocks[0].matrix) == matrix
+    assert h.symmetric is symmetric
+
+
 def test_blocks_are_keyed_by_names():
     derivation = derive_file(EXAMPLES / "hessian_blocks.chain")
     data = json.loads(derivation.to_json())["hessians"][0]
@@ -134,10 +149,13 @@ def test_blocks_are_keyed_by_names():
 
 
 def _corrupted(derivation, index, factor=2):
-    """The derivation with Hessian line ``index`` scaled by ``factor``."""
+    """The derivation with what Hessian line ``index`` shows (a block: its matrix) scaled
+    by ``factor``."""
     h = derivation.hessians[0]
     lines = list(h.lines)
-    lines[index] = dataclasses.replace(lines[index], expr=Mul((Number(factor), lines[index].expr)))
+    line = lines[index]
+    field = "matrix" if line.matrix is not None else "expr"
+    lines[index] = dataclasses.replace(line, **{field: Mul((Number(factor), getattr(line, field)))})
     return dataclasses.replace(derivation, hessians=(dataclasses.replace(h, lines=tuple(lines)),))
 
 
