@@ -322,7 +322,7 @@ class _Document:
             statements = _syntax_tree(line, Source(line)).children
         except DeriveError:
             return None
-        if len(statements) != 1 or statements[0].data not in ("decl", "wrt"):
+        if len(statements) != 1 or statements[0].data not in ("decl", "wrt", "hessian"):
             return None
         statement = statements[0]
         if statement.data == "decl":
@@ -766,6 +766,7 @@ class _Assembly:
         self.lone: list = []               # (tree, formula) of lone expressions
         self.differentials: list = []      # (line, column) of formulas with differentials
         self.prose_wrt: list = []          # NAME tokens of "with respect to $X$"
+        self.hessian_names: list = []      # NAME tokens of \frac{\partial^2 E}{\partial W\,\partial b}
 
     def warn(self, formula: _Formula, sentence: str, kind: str = "warning") -> None:
         self.document.warn(formula.line, formula.column, sentence, kind)
@@ -941,6 +942,8 @@ class _Assembly:
         token = cast(Token, head.children[0])     # DERIV_FRAC or DERIV_OP, in latex.lark
         if head.data == "derivative":
             top, bottom = _derivative_parts(str(token))
+            if _SECOND.match(top):
+                return self.hessian_request(token, top, bottom, rest, formula)
             objective = self.sub_expression(top, token)
         else:
             bottom = _operator_variable(str(token))
@@ -963,6 +966,40 @@ class _Assembly:
         if rest:
             name = objective if isinstance(objective, str) else "the objective"
             self.claims.append((name, wrt_token, rest[0], formula))
+
+    def hessian_request(self, token: Token, top: str, bottom: str, rest: list, formula) -> None:
+        """``\\frac{\\partial^2 E}{\\partial W^2}`` or ``…{\\partial W\\,\\partial b}``: the
+        Hessian of E with respect to W (and b), a ``hessian`` statement; a right side is not
+        compared (derive derives the Hessian itself), and a note says so."""
+        objective = self.sub_expression(top[cast(re.Match, _SECOND.match(top)).end():], token)
+        name, _ = _applied_name(objective)
+        variables = []
+        for piece in re.split(r"\\partial(?![A-Za-z])", bottom):
+            piece = _SQUARED.sub("", piece)
+            if not piece.strip(" \t\n\\,;!"):
+                continue
+            variable = self.sub_expression(piece, token)
+            if not _is(variable, "name"):
+                raise self.document.fail("a Hessian is with respect to variables: "
+                                         "\\frac{\\partial^2 E}{\\partial W\\,\\partial b}",
+                                         _start_pos(token))
+            variables.append(variable.children[0])
+        self.requests.append(_Request(str(name) if name is not None else objective, variables,
+                                      formula.line, formula.column))
+        self.hessian_names.extend(variables)
+        if rest:
+            self.warn(formula, "the right side of a Hessian is not compared: derive derives the "
+                               "Hessian itself", kind="note")
+
+    def hessian_statements(self) -> list:
+        """One ``hessian`` statement: the names of every Hessian asked, in prose lines
+        (``hessian W, b``) or formulas, each once."""
+        written = [t for s in self.document.chain_statements if s.data == "hessian"
+                   for t in s.children]
+        tokens: list = []
+        for token in written + self.hessian_names:
+            tokens += [token] * all(str(t) != str(token) for t in tokens)
+        return [Tree("hessian", tokens)] if tokens else []
 
     def slash_request(self, side: Tree, rest: list, formula) -> None:
         """``\\partial E / \\partial W`` written inline: the request ∂E/∂W."""
@@ -1003,6 +1040,7 @@ class _Assembly:
                 statements.append(Tree("defn", [hidden, side]))
         statements.append(Tree("defn", definitions[-1][:2]) if definitions else [])
         statements.extend(self.wrt_statements())
+        statements.extend(self.hessian_statements())
         return [s for s in statements if s]
 
     def merged_declarations(self) -> list:
@@ -1137,6 +1175,10 @@ def _sink(definitions: list) -> int:
             for t in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "NAME")}
     unused = [i for i, d in enumerate(definitions) if str(d[0]) not in used]
     return unused[-1] if unused else len(definitions) - 1
+
+
+_SECOND = re.compile(r"\s*\^\s*(?:2|\{\s*2\s*\})")            # \partial^2 E
+_SQUARED = re.compile(r"\^\s*(?:2|\{\s*2\s*\})\s*$")           # \partial W^2
 
 
 def _derivative_parts(raw: str) -> tuple:

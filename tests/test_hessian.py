@@ -316,3 +316,36 @@ def test_latex_and_documents_show_the_hessian():
                  document.html([derivation])):
         assert r"\nabla_{w} E" in text
         assert "symmetry was checked numerically" in text
+
+
+# ---------------------------------------------------------------- pasted LaTeX
+
+
+def test_a_pasted_hessian_request():
+    text = (r"Let $X \in \mathbb{R}^{6\times 3}$, $w \in \mathbb{R}^3$, $y \in \mathbb{R}^6$, "
+            r"$p = \sigma(Xw)$ and $E = -(y^T\log(p) + (1-y)^T\log(1-p))$. "
+            r"What is $\frac{\partial^2 E}{\partial w^2}$?")
+    derivation = derive(text)
+    assert derivation.chain.hessians[0][0] == ("w",)
+    assert derivation.check.ok
+    rng = np.random.default_rng(1)
+    X, w = rng.normal(size=(6, 3)), rng.normal(size=(3, 1))
+    p = sigmoid(X @ w)
+    from derive.evaluate import evaluate, forward
+    values = forward(derivation.chain, {"X": X, "w": w, "y": rng.normal(size=(6, 1))})
+    got = evaluate(derivation.hessians[0].blocks[0].matrix, values)
+    assert np.allclose(got, X.T @ np.diag((p * (1 - p))[:, 0]) @ X)
+
+
+def test_a_pasted_block_request_and_a_prose_hessian_line():
+    text = (r"$W \in \mathbb{R}^{3\times 4}$, $x \in \mathbb{R}^4$, $b, y \in \mathbb{R}^3$, "
+            r"$E = \frac12 \|Wx + b - y\|^2$: find $\frac{\partial^2 E}{\partial W\,\partial b}$.")
+    assert derive(text, check=False).chain.hessians[0][0] == ("W", "b")
+    prose = text.replace(r"find $\frac{\partial^2 E}{\partial W\,\partial b}$.", "\nhessian b\n")
+    assert derive(prose, check=False).chain.hessians[0][0] == ("b",)
+
+
+def test_a_claimed_hessian_is_not_compared_and_says_so():
+    text = r"$x \in \mathbb{R}^4$, $E = x^Tx$, $\frac{\partial^2 E}{\partial x^2} = 2I$"
+    derivation = derive(text, check=False)
+    assert any("right side of a Hessian is not compared" in str(w) for w in derivation.warnings)
