@@ -21,7 +21,8 @@ from .limits import bound, tick
 from .rule import Rule
 from .rules import differentiate
 from .simplify import factor, simplify
-from .sweep import definition_lines, substitute
+from .display import substitute
+from .sweep import definition_lines
 from .vec import coefficient
 
 
