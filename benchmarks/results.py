@@ -12,8 +12,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 HEADER = ("# Benchmark results\n\nWritten by the benchmark runners (`python benchmarks/run.py`, "
-          "`python benchmarks/quality.py`); each section is the output of the last run of its "
-          "command.\n")
+          "`python benchmarks/quality.py`, `python benchmarks/deep_chain.py`); each section is "
+          "the output of the last run of its command.\n")
 
 
 class _Tee(io.TextIOBase):
