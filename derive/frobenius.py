@@ -30,6 +30,11 @@ VEC =                 Rule("a:vec(B) = unvec(a):B",      r"a:\mathrm{vec}(B) = \
 KRON_LEFT =           Rule("G:(dA⊗B) = [Gᵢⱼ:B]ᵢⱼ:dA",   r"G:(dA\otimes B) = [G_{ij}:B]_{ij}:dA")
 KRON_RIGHT =          Rule("G:(A⊗dB) = (Σᵢⱼ aᵢⱼGᵢⱼ):dB", r"G:(A\otimes dB) = \textstyle\sum_{ij} a_{ij}G_{ij}:dB")
 DIAG_PART =           Rule("a:diag(B) = Diag(a):B",      r"a:\mathrm{diag}(B) = \mathrm{Diag}(a):B")
+UNVEC =               Rule("A:unvec(b) = vec(A):b",      r"A:\mathrm{unvec}(b) = \mathrm{vec}(A):b")
+BLOCKS_OF =           Rule("G:Σᵢⱼ aᵢⱼBᵢⱼ = (a⊗G):B = [G:Bᵢⱼ]ᵢⱼ:a",
+                           r"G:\textstyle\sum_{ij} a_{ij}B_{ij} = (a\otimes G):B = [G:B_{ij}]_{ij}:a")
+BLOCKS_AGAINST =      Rule("H:[Gᵢⱼ:B]ᵢⱼ = (H⊗B):G = (Σᵢⱼ hᵢⱼGᵢⱼ):B",
+                           r"H:[G_{ij}:B]_{ij} = (H\otimes B):G = \textstyle\sum_{ij} h_{ij}G_{ij}:B")
 
 
 def _sum(g, e):
@@ -91,6 +96,26 @@ def _hadamard_divide(g, e):
     return [(HadamardDivide(g, e.right), e.left, (HADAMARD_DIVIDE,))]
 
 
+def _block_sum(g, e):
+    """``G : Σᵢⱼ aᵢⱼBᵢⱼ``: ``(a⊗G) : B`` for dB, ``[G : Bᵢⱼ]ᵢⱼ : a`` for da."""
+    moves = []
+    if contains_differential(e.g):
+        moves.append((Kron(e.a, g), e.g, (BLOCKS_OF,)))
+    if contains_differential(e.a):
+        moves.append((KronBlockFrobenius(e.g, g), e.a, (BLOCKS_OF,)))
+    return moves
+
+
+def _block_frobenius(g, e):
+    """``H : [Gᵢⱼ : B]ᵢⱼ``: ``(H⊗B) : G`` for dG, ``(Σᵢⱼ hᵢⱼGᵢⱼ) : B`` for dB."""
+    moves = []
+    if contains_differential(e.g):
+        moves.append((Kron(g, e.b), e.g, (BLOCKS_AGAINST,)))
+    if contains_differential(e.b):
+        moves.append((KronBlockSum(e.g, g), e.b, (BLOCKS_AGAINST,)))
+    return moves
+
+
 MOVES = {
     Add:            _sum,
     Mul:            _product,
@@ -103,6 +128,9 @@ MOVES = {
     DiagPart:       lambda g, e: [(Diag(g), e.arg, (DIAG_PART,))],
     Vec:            _vec,
     Kron:           _kron,
+    Unvec:          lambda g, e: [(Vec(g), e.arg, (UNVEC,))],
+    KronBlockSum:   _block_sum,
+    KronBlockFrobenius: _block_frobenius,
 }
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from .expr import (
     Add, Apply, Commutation, Det, Diag, DiagPart, Differential, Expr, Frobenius, Hadamard,
     ElementPower, HadamardDivide, Identity, Inverse, LogDet, LogSumExp, Mul, Norm, Number, Ones, Power,
-    Kron, Softmax, SoftmaxRows, Symbol, Trace, Transpose, Unspecified, Vec, Zero, neg,
+    Kron, KronBlockFrobenius, KronBlockSum, Softmax, SoftmaxRows, Symbol, Trace, Transpose,
+    Unspecified, Unvec, Vec, Zero, neg,
 )
 from .functions import ELEMENTWISE
 from .rule import Rule
@@ -76,6 +77,21 @@ def _kron(e, d, ans):
 def _vec(e, d, ans):
     dx = d(e.arg)
     return Zero(e.shape) if isinstance(dx, Zero) else Vec(dx)
+
+
+def _unvec(e, d, ans):
+    dx = d(e.arg)
+    return Zero(e.shape) if isinstance(dx, Zero) else Unvec(dx, e.rows, e.cols)
+
+
+def _bilinear(e, d, ans):
+    """A node linear in each of its two operands (the Kronecker blocks of an adjoint, which a
+    Hessian differentiates): one term per operand that varies."""
+    first, second = e.children
+    d1, d2 = d(first), d(second)
+    terms = ((e.rebuild((d1, second)),) if not isinstance(d1, Zero) else ()) \
+        + ((e.rebuild((first, d2)),) if not isinstance(d2, Zero) else ())
+    return Add(terms) if terms else Zero(e.shape)
 
 
 def _element_power(e, d, ans):
@@ -145,6 +161,14 @@ DIFFERENTIALS = {
                      _kron),
     Vec:            (Rule("d vec(X) = vec(dX)",            r"d\,\mathrm{vec}(X) = \mathrm{vec}(dX)"),
                      _vec),
+    Unvec:          (Rule("d unvec(a) = unvec(da)",        r"d\,\mathrm{unvec}(a) = \mathrm{unvec}(da)"),
+                     _unvec),
+    KronBlockSum:   (Rule("d Σᵢⱼ aᵢⱼGᵢⱼ = Σᵢⱼ daᵢⱼGᵢⱼ + Σᵢⱼ aᵢⱼdGᵢⱼ",
+                          r"d\textstyle\sum_{ij} a_{ij}G_{ij} = \sum_{ij} da_{ij}G_{ij} + \sum_{ij} a_{ij}\,dG_{ij}"),
+                     _bilinear),
+    KronBlockFrobenius: (Rule("d[Gᵢⱼ:B]ᵢⱼ = [dGᵢⱼ:B]ᵢⱼ + [Gᵢⱼ:dB]ᵢⱼ",
+                              r"d[G_{ij}:B]_{ij} = [dG_{ij}:B]_{ij} + [G_{ij}:dB]_{ij}"),
+                         _bilinear),
     Softmax:        (Rule("d softmax(z) = s∘dz − s sᵀdz, s = softmax(z)",
                           r"d\,\mathrm{softmax}(z) = s\circ dz - s\,s^T dz,\ s = \mathrm{softmax}(z)"),
                      _softmax),

@@ -22,17 +22,14 @@ from derive.rules import DIFFERENTIALS
 NODES = sorted((c for _, c in inspect.getmembers(E, inspect.isclass)
                 if issubclass(c, E.Expr) and c not in (E.Expr, E.Unary)), key=lambda c: c.__name__)
 
-# Symbol and Differential are the leaves the rule engine handles itself; the others
-# appear only in adjoints and gradients (built by the Frobenius moves), never in a
-# definition, so nothing differentiates them.
-NOT_DIFFERENTIATED = {E.Symbol, E.Differential, E.Adjoint, E.Unvec, E.KronBlockSum,
-                      E.KronBlockFrobenius}
+# Symbol and Differential are the leaves the rule engine handles itself; an adjoint is
+# written out before a Hessian differentiates a gradient (hessian.py).
+NOT_DIFFERENTIATED = {E.Symbol, E.Differential, E.Adjoint}
 # a dX never sits inside these in a linear form: the rules put it outside (d(X⁻¹) is
 # −X⁻¹ dX X⁻¹, d f(u) is f′(u)∘du) or they are leaves
 NO_DIFFERENTIAL_INSIDE = {E.Symbol, E.Differential, E.Adjoint, E.Number, E.Zero, E.Identity,
                           E.Ones, E.Commutation, E.Inverse, E.Power, E.Det, E.LogDet, E.Apply, E.Unspecified,
-                          E.Norm, E.ElementPower, E.Softmax, E.SoftmaxRows, E.LogSumExp,
-                          E.Unvec, E.KronBlockSum, E.KronBlockFrobenius}
+                          E.Norm, E.ElementPower, E.Softmax, E.SoftmaxRows, E.LogSumExp}
 LEAVES = {E.Symbol, E.Differential, E.Adjoint, E.Number, E.Zero, E.Identity, E.Ones,
           E.Commutation}
 
