@@ -7,8 +7,6 @@ use, so importing one stage (``derive.expr``) does not pull in the whole pipelin
 import sys
 import types
 
-from .errors import DeriveError
-
 __version__ = "0.2.0"      # the one place: pyproject.toml and ``derive --version`` read it
 
 __all__ = ["derive", "derive_file", "render", "notes", "Derivation", "DeriveError"]
@@ -18,6 +16,9 @@ def __getattr__(name):
     if name in ("derive", "derive_file", "notes"):
         from . import api
         return getattr(api, name)
+    if name == "DeriveError":       # loaded on use too: ``python -m derive`` imports this
+        from .errors import DeriveError   # package before the handler that answers Ctrl-C
+        return DeriveError
     if name == "Derivation":
         from .derivation import Derivation
         return Derivation

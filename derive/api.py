@@ -20,9 +20,9 @@ from .derivation import Derivation
 from .errors import EXIT_CHECK_FAILED, DeriveError
 from . import formats
 from . import render as _renderers  # noqa: F401  (gives a Derivation its outputs)
-from .latex_input import read_chain
 from .limits import Limits, applied, read_bounded
 from .hessian import with_hessians
+from .parse import looks_like_latex, parse_chain
 from .sweep import build
 
 
@@ -46,6 +46,15 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
                        strict, language)
     except DeriveError as error:     # the caller's line and the message, not derive's frames
         raise error.with_traceback(None) from None
+
+
+def read_chain(text: str, source_name: str, wrt, language: str | None):
+    """The chain of ``text``: the chain reader, or the LaTeX reader, which (with its grammar)
+    is loaded only for LaTeX, so that a chain's cold start does not pay for it."""
+    if language == "chain" or (language is None and not looks_like_latex(text)):
+        return parse_chain(text, source_name, wrt)
+    from .latex_input import read_chain as read_either
+    return read_either(text, source_name, wrt, language)
 
 
 def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,

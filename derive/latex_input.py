@@ -31,7 +31,7 @@ from .chain import Chain
 from .errors import DeriveError, Notice, Source
 from .limits import tick
 from .parse import (_CONTROL, IMPLIES, _at, _cache_file, _check_size, _convention, _first_token,
-                    _last_token, _Reader, _syntax_tree, parse_chain)
+                    _last_token, _Reader, _syntax_tree, looks_like_latex, parse_chain)
 
 # ---------------------------------------------------------------- tables
 
@@ -91,13 +91,6 @@ _ROW_BREAK = re.compile(r"\\\\(\s*\[[^\]]*\])?|\\cr(?![A-Za-z])")
 # what may end a formula without being part of it: punctuation, spaces, and "= ?" (the
 # unknown the asker wants, as in \frac{\partial J}{\partial X} = ?)
 _TRAILING = re.compile(r"(\s|[.,;?]|=\s*\?+|\\[,;:! ]|\\q?quad(?![A-Za-z])|\\text\s*\{\s*[.,;]?\s*\})*$")
-
-
-def looks_like_latex(text: str) -> bool:
-    """The chain syntax has neither ``$`` nor a backslash outside its ``#`` comments; pasted
-    LaTeX nearly always has one."""
-    return any("$" in line or "\\" in line
-               for line in (raw.split("#", 1)[0] for raw in text.split("\n")))
 
 
 def read_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = None,

@@ -6,33 +6,79 @@ no call to ``objective()``. Layout lives in ``templates/numpy.py.j2``.
 """
 from __future__ import annotations
 
+import builtins
 import keyword
+import re
+import unicodedata
 from functools import lru_cache
 
 import sympy
 
 from . import expr as E
 from .derivation import Derivation
+from .errors import DeriveError
 from .functions import ELEMENTWISE
 from .templates_path import environment
 
-RESERVED = {"np", "float", "objective", "gradient", "given", "inputs",
-            "hessian", "hvp", "direction"}   # the module's own names
+RESERVED = frozenset({"np", "float", "objective", "gradient", "given", "inputs",
+                      "hessian", "hvp", "direction"})   # the module's own names
+# builtins a local could shadow; the code uses only ``float``, but any of them may one day appear
+BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+PRIME_SUFFIXES = ("", "_prime", "_prime2")          # f, f′, f″ as keyword arguments
+_PLAIN = r"[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*"          # re caches the patterns
+_ESCAPABLE = r"[A-Za-z][A-Za-z0-9_]*"
+
+
+def _greek_word(letter: str) -> str | None:
+    """``Σ`` → ``Sigma``, ``σ`` → ``sigma``, ``ς`` → ``varsigma``; None for anything else."""
+    if not ("\u0391" <= letter <= "\u03a9" or "\u03b1" <= letter <= "\u03c9"):
+        return None
+    name = unicodedata.name(letter, "")
+    if name == "GREEK SMALL LETTER FINAL SIGMA":
+        return "varsigma"
+    match = re.fullmatch(r"GREEK (CAPITAL|SMALL) LETTER ([A-Z]+)", name)
+    if match is None:                   # U+03A2, unassigned
+        return None
+    word = {"lamda": "lambda"}.get(match.group(2).lower(), match.group(2).lower())  # Unicode's spelling
+    return word.capitalize() if match.group(1) == "CAPITAL" else word
 
 
 def python_name(name: str) -> str:
-    """A user name as a Python identifier that cannot clash with the module's own."""
-    return name + "_" if keyword.iskeyword(name) or name in RESERVED else name
+    """A derive name as a Python identifier, injective and apart from the module's own names.
+
+    Four classes that the run of underscores at the end tells apart, so no two names meet:
+    plain ASCII names stay as written (``W_1``, ``Sigma``: no run); the rest of the ASCII
+    names (keywords, builtins, the module's own names, ``np_``, ``x___``) double each
+    underscore and add one (an odd run: ``np`` → ``np_``, ``np_`` → ``np___``); a Greek
+    letter is its ASCII word and two (``Σ`` → ``Sigma__``); anything else its code points
+    in hex and four.  Plain names ending in ``_prime`` are escaped too: ``f_prime`` is the
+    keyword argument of f′ (``callable_name``).
+    """
+    if re.fullmatch(_PLAIN, name) and not _taken(name):
+        return name
+    if re.fullmatch(_ESCAPABLE, name):
+        return name.replace("_", "__") + "_"
+    word = _greek_word(name) if len(name) == 1 else None
+    if word is not None:
+        return word + "__"
+    return "u" + "x".join(f"{ord(c):x}" for c in name) + "____"
+
+
+def _taken(name: str) -> bool:
+    """Whether a plain ASCII name means something else in the module or in Python."""
+    return (keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in RESERVED
+            or name in BUILTINS or name.endswith(PRIME_SUFFIXES[1:]))
 
 
 def callable_name(name: str, order: int) -> str:
-    """``f``, ``f_prime``, ``f_prime2``: the keyword arguments of an unspecified function."""
-    return python_name(name) + ("", "_prime", "_prime2")[order]
+    """``f``, ``f_prime``, ``f_prime2``: the keyword arguments of an unspecified function.
+    No input's identifier ends in ``_prime``/``_prime2`` (``python_name``), so none meets these."""
+    return python_name(name) + PRIME_SUFFIXES[order]
 
 
 def adjoint_name(name: str) -> str:
-    """``h̄`` as ``_bar_h``: user names never start with an underscore."""
-    return "_bar_" + name
+    """``h̄`` as ``_bar_h``: user identifiers never start with an underscore."""
+    return "_bar_" + python_name(name)
 
 
 def direction_name(name: str) -> str:
@@ -281,6 +327,24 @@ _environment = lru_cache(maxsize=1)(environment)
 
 def to_numpy(derivation: Derivation) -> str:
     """Python source of a module with ``objective(**inputs)`` and ``gradient(**inputs)``."""
+    source = _environment().get_template("numpy.py.j2").render(_plan(derivation))
+    compile(source, "<derive numpy>", "exec")   # a printer bug fails here, not in the user's hands
+    return source
+
+
+def parameters(derivation: Derivation) -> dict:
+    """The keyword arguments ``objective()`` and ``gradient()`` take, and each input's
+    identifier inside the module (``--to json`` lists them)."""
+    plan = _plan(derivation)
+    names = [name for name, _ in plan["inputs"]]
+    return {"objective": plan["objective_callables"] + names,
+            "gradient": plan["gradient_callables"] + names,
+            "keyword_arguments": plan["keyword_arguments"],
+            "identifiers": dict(plan["inputs"])}
+
+
+def _plan(derivation: Derivation) -> dict:
+    """What ``numpy.py.j2`` reads: every line printed, every identifier chosen."""
     chain = derivation.chain
     printer = objective_printer = NumpyPrinter()
 
@@ -298,16 +362,20 @@ def to_numpy(derivation: Derivation) -> str:
     names = [item.symbol.name for item in chain.inputs]
     hessian = _hessian_code(derivation)
     hessian_printer = hessian.pop("printer") if hessian else NumpyPrinter()
-    source = _environment().get_template("numpy.py.j2").render(
+    keyword_arguments = all(python_name(n) == n for n in names)
+    gradient_callables = _callables(printer, objective_printer)
+    if not keyword_arguments:
+        _refuse_shadowed_inputs(chain, gradient_callables)
+    return dict(
         title=_docstring_safe(chain.title or ""),
         chain_text=_chain_text(chain),
         wrt=", ".join(w.name for w in chain.wrt),
         check=derivation.check,
         inputs=[(name, python_name(name)) for name in names],
-        keyword_arguments=all(python_name(n) == n for n in names),
+        keyword_arguments=keyword_arguments,
         sizes=_size_sources(chain, printer.sizes | objective_printer.sizes | hessian_printer.sizes),
         objective_callables=_callables(objective_printer),
-        gradient_callables=_callables(printer, objective_printer),
+        gradient_callables=gradient_callables,
         objective_lines=objective_lines,
         objective=python_name(chain.objective.symbol.name),
         gradient_lines=gradient_lines,
@@ -315,8 +383,17 @@ def to_numpy(derivation: Derivation) -> str:
         helpers=printer.helpers | objective_printer.helpers | hessian_printer.helpers,
         hessian=hessian,
     )
-    compile(source, "<derive numpy>", "exec")   # a printer bug fails here, not in the user's hands
-    return source
+
+
+def _refuse_shadowed_inputs(chain, callables: list) -> None:
+    """With ``**inputs``, an input named like a function's keyword argument (``f_prime``
+    beside ``f``) could never reach the module: refused, at its declaration."""
+    for item in chain.inputs:
+        if item.symbol.name in callables:
+            raise DeriveError(f"the input {item.symbol.name} has the name of a keyword argument "
+                              "of the NumPy module (an unspecified function or its derivative): "
+                              "rename it", chain.source, item.line if chain.source else None,
+                              item.column)
 
 
 def _hessian_code(derivation: Derivation) -> dict | None:

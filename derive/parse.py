@@ -32,6 +32,7 @@ from .expr import (Add, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardD
                    product_shape, properties_of, show_shape, walk)
 from .functions import ALIASES, CONVENTION
 from .limits import current as current_limits
+from .lookalike import first_alike, hidden, not_a_letter
 from .limits import raise_it, tick
 from .operations import CALLS, FUNCTION_NAMES, SPELLINGS
 from .shapes import Sizes
@@ -58,6 +59,14 @@ _TITLE = re.compile(r"#\s*title\s*:\s*(.*?)\s*$")
 # control characters (a NUL, an escape) and lone surrogates are refused even in comments:
 # comments reach the NumPy module and titles every document
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def looks_like_latex(text: str) -> bool:
+    """The chain syntax has neither ``$`` nor a backslash outside its ``#`` comments; pasted
+    LaTeX nearly always has one (here, so that a chain is read without loading the LaTeX
+    reader: ``api.read_chain``)."""
+    return any("$" in line or "\\" in line
+               for line in (raw.split("#", 1)[0] for raw in text.split("\n")))
 
 
 def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = None) -> Chain:
@@ -438,6 +447,7 @@ class _Reader:
             raise self.fail("no definitions: a chain needs an objective, its last definition "
                             "(such as E = x'x)", (last_line, 1))
         self.refuse_glued_products()
+        self.refuse_lookalikes()
         wrt_symbols = self.wrt_names(wrt)
         # a coefficient whose kind the text leaves open (lam in lam ||W||^2) takes the size
         # that makes the objective a scalar; its warning below says what it became
@@ -461,6 +471,30 @@ class _Reader:
                 raise self.fail(f"{name} is not declared but reads as the product of "
                                 f"{', '.join(parts)}: write {product} (with spaces) for the "
                                 f"product, or declare {name}", (info.line, info.column))
+
+    def refuse_lookalikes(self) -> None:
+        """Two names that print alike (``A`` and Greek ``Α``, ``W1`` and ``W_1``) are refused
+        at the second: the output could not tell them apart."""
+        places = {name: (token.line, token.column) for name, (_, token) in self.names.items()}
+        places.update((name, (info.line, info.column)) for name, info in self.inputs.items()
+                      if name not in places)
+        places.update((name, (token.line, token.column)) for name, token in self.functions.items()
+                      if name not in places)
+        for name, token in self.size_names.items():
+            places.setdefault(name, (token.line, token.column))
+        places = {n: at for n, at in places.items() if not hidden(n)}
+        for name, where in places.items():
+            char = not_a_letter(name)
+            if char is not None:
+                raise self.fail(f"{name!r} has the character U+{ord(char):04X}, which is not a "
+                                "letter: a name is letters, digits and _", where)
+        ordered = sorted(places, key=lambda n: places[n])
+        alike = first_alike(ordered)
+        if alike is not None:
+            later, earlier = alike
+            line, column = places[earlier]
+            raise self.fail(f"{later} and {earlier} (line {line}, column {column}) print alike: "
+                            "the output could not tell them apart; rename one", places[later])
 
     def notices(self, wrt_names) -> list:
         """Warnings on names: undeclared beside declared ones, declared but never used (a

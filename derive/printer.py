@@ -22,7 +22,10 @@ GREEK = (
     "rho sigma tau upsilon phi chi psi omega"
 ).split()
 UNICODE_GREEK = dict(zip("αβγδεζηθικλμνξοπρστυφχψω", GREEK))
+UNICODE_GREEK["ς"] = "varsigma"
 UNICODE_GREEK.update(zip("ΓΔΘΛΞΠΣΥΦΨΩ", "Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split()))
+# Greek capitals that are Latin letters in print (TeX has no \Alpha): drawn upright
+LATIN_LOOKING = dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΧ", "ABEZHIKMNOPTX"))
 LATEX_GREEK_CAPITALS = {g.capitalize() for g in GREEK} & set(UNICODE_GREEK.values())
 ACCENTS = {"hat", "bar", "tilde", "check", "breve", "dot", "ddot"}   # name suffixes drawn as accents
 SUPERSCRIPT = str.maketrans("0123456789-T", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻ᵀ")
@@ -61,23 +64,45 @@ class LatexPrinter:
     # ---- leaves
 
     def name(self, name: str) -> str:
+        head, sub = self.name_parts(name)
+        return f"{head}_{{{sub}}}" if sub else head
+
+    def name_parts(self, name: str) -> tuple:
+        """(the letter with its accents, the subscript or ""), each valid TeX, KaTeX and
+        MathJax for every legal name: ``y_hat`` → ``\\hat{y}``, ``W_1`` and ``W1`` →
+        ``W``, ``1``; ``z_z_z`` nests (``z_{z_{z}}``); empty parts (``x___``, ``S_2_``) are
+        drawn as underscores (``\\_``)."""
         base, *parts = name.split("_")
         if parts and parts[0] in ACCENTS and base:     # y_hat: \hat{y}, as the LaTeX reader reads it
             letter = self.letter(base)
             while parts and parts[0] in ACCENTS:
                 letter = f"\\{parts.pop(0)}{{{letter}}}"
-            sub = "_".join(parts)
-            return f"{letter}_{{{self.letter(sub)}}}" if sub else letter
-        base, _, sub = name.partition("_")
+            return (letter + r"\_", "") if parts == [""] else (letter, self.subscript(parts))
         digits = re.fullmatch(r"([A-Za-z]+?)(\d+)", base)
-        if not sub and digits:
-            base, sub = digits.groups()
-        base = self.letter(base)
-        return f"{base}_{{{self.letter(sub)}}}" if sub else base
+        if not parts and digits:
+            base, number = digits.groups()
+            return self.letter(base), number
+        if parts == [""]:                              # x_: the underscore itself
+            return self.letter(base) + r"\_", ""
+        return self.letter(base), self.subscript(parts)
+
+    def subscript(self, parts: list) -> str:
+        """``a_b_c`` as nested subscripts; with an empty part, the text with its underscores."""
+        if not parts:
+            return ""
+        if "" in parts:
+            return r"\mathrm{" + r"\_".join(parts) + "}"
+        inner = self.letter(parts[0])
+        rest = self.subscript(parts[1:])
+        return f"{inner}_{{{rest}}}" if rest else inner
 
     def letter(self, word: str) -> str:
+        if word in LATIN_LOOKING:              # Greek capitals drawn as the Latin letter, upright
+            return rf"\mathrm{{{LATIN_LOOKING[word]}}}"
         word = UNICODE_GREEK.get(word, word)
-        if word in GREEK or word in LATEX_GREEK_CAPITALS:
+        if word == "omicron":                  # LaTeX has no \omicron: it is the letter o
+            return "o"
+        if word in GREEK or word in LATEX_GREEK_CAPITALS or word == "varsigma":
             return "\\" + word
         return word if len(word) == 1 else rf"\mathrm{{{word}}}"
 
@@ -89,9 +114,9 @@ class LatexPrinter:
 
     def _print_Adjoint(self, e):
         """``\\bar{h}_{2}``: the bar over the letter, the subscript beside it."""
-        base, _, sub = self.name(e.of.name).partition("_")
-        bar = r"\overline" if base.startswith(r"\mathrm") else r"\bar"
-        return f"{bar}{{{base}}}" + (f"_{sub}" if sub else "")
+        head, sub = self.name_parts(e.of.name)
+        bar = r"\overline" if head.startswith(r"\mathrm") or head.endswith(r"\_") else r"\bar"
+        return f"{bar}{{{head}}}" + (f"_{{{sub}}}" if sub else "")
 
     def _print_Number(self, e):
         value = e.value

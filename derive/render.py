@@ -90,6 +90,12 @@ def to_numpy(derivation: Derivation) -> str:
     return generate(derivation)
 
 
+def _numpy_parameters(derivation: Derivation) -> dict:
+    """The NumPy module's keyword arguments and identifiers, for JSON readers."""
+    from .numpy_code import parameters
+    return parameters(derivation)
+
+
 def to_verdict(derivation: Derivation) -> str:
     """Every displayed line with its relative error; failing lines marked ✗."""
     return _environment().get_template("verdict.txt.j2").render(page(derivation))
@@ -158,6 +164,7 @@ def to_json(derivation: Derivation) -> str:
         "check": _check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
         "options": derivation.options,
+        "numpy": _numpy_parameters(derivation),
     }
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 

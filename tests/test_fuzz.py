@@ -4,7 +4,9 @@ Every case goes parse → derive → check → render (Markdown ×3, LaTeX, JSON
 standalone article, the HTML page; a PDF now and then). The only failures allowed are
 derive's own: a ``DeriveError`` with a line and column (or one of the few whole-input
 errors, such as a bad ``--wrt``), or a failed numeric check, which the command reports
-with exit 3 and nothing written. No other exception, no hang (each case runs under an
+with exit 3 and nothing written — and then only where the independent oracle
+(``tests/oracle.py``) does not find the gradient right; a passed check must not meet an
+oracle that finds it wrong. No other exception, no hang (each case runs under an
 alarm: hypothesis deadlines cannot stop a call that never returns) and no file left
 behind by a failing run.
 
@@ -32,6 +34,7 @@ from derive.cli import main
 from derive.errors import DeriveError
 from derive.evaluate import DomainError, dense, evaluate, forward
 from external import need
+from oracle import could_not_compare, judge
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = [p.read_text(encoding="utf-8") for p in sorted((ROOT / "examples").glob("*.chain"))]
@@ -223,16 +226,20 @@ def assert_reported(err: DeriveError) -> None:
 
 
 def pipeline(text: str, wrt=None, expand: bool = False, explain: bool = False) -> str:
-    """``ok``, ``input error`` or ``check failed``; anything else raises."""
+    """``ok``, ``input error`` or ``check failed, oracle: …``; anything else raises."""
     try:
         derivation = api.derive(text, wrt=wrt, expand=expand)
     except DeriveError as err:
         assert_reported(err)
         return "input error"
+    verdict = judge(derivation)       # the oracle's, not derive's own check
     if not derivation.check.ok:
+        assert verdict != "right" or could_not_compare(derivation.check), \
+            "a false alarm: the oracle finds the gradient right"
         assert render.failure_sentences(derivation)      # the failing lines are named
         assert "✗" in render.to_verdict(derivation)
-        return "check failed"
+        return f"check failed, oracle: {verdict}"
+    assert verdict != "wrong", "a wrong verdict: the check passed a gradient the oracle calls wrong"
     for flavor in render.FLAVORS:
         assert "checked numerically" in derivation.to_markdown(flavor, explain)
     assert "\\begin{align*}" in derivation.to_latex(explain)

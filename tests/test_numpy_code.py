@@ -1,5 +1,6 @@
 """The generated NumPy module: it imports, and its gradient is the derived one."""
 import ast
+import json
 import importlib.util
 import re
 
@@ -188,3 +189,87 @@ def test_helpers_defined_only_when_used():
 def test_differentials_are_refused():
     with pytest.raises(ValueError):
         NumpyPrinter().doprint(d(X_))
+
+
+# ---------------------------------------------------------------- identifiers (issue 11)
+
+import builtins  # noqa: E402
+import keyword  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from derive import api  # noqa: E402
+from derive.errors import DeriveError  # noqa: E402
+from derive.numpy_code import RESERVED, adjoint_name, callable_name, python_name  # noqa: E402
+
+GREEK_LETTERS = [chr(c) for c in range(0x391, 0x3AA)] + [chr(c) for c in range(0x3B1, 0x3CA)]
+AWKWARD = ["np", "np_", "np__", "np___", "float", "float_", "lambda", "lambda_", "λ", "Λ",
+           "Lambda", "Lambda__", "Sigma", "Σ", "Sigma__", "sigma__", "ς", "varsigma", "W_1",
+           "W1", "W_1_", "W__1", "x___", "S_2_", "z_z_z_z", "given", "inputs", "objective",
+           "gradient", "id", "input", "match", "case", "type", "f_prime", "f_prime2", "f",
+           "None", "True", "print", "\u03a2", "claim\u20330", *keyword.kwlist]
+names = st.one_of(st.sampled_from(AWKWARD + GREEK_LETTERS),
+                  st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,6}", fullmatch=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(names, min_size=2, max_size=12, unique=True))
+def test_python_names_are_injective_identifiers_apart_from_the_module_and_python(chosen):
+    """Distinct names get distinct identifiers, and no identifier is a keyword, a builtin,
+    the module's own name, an adjoint or a function's keyword argument of another name."""
+    identifiers = [python_name(n) for n in chosen]
+    assert len(set(identifiers)) == len(identifiers), dict(zip(chosen, identifiers))
+    callables = {callable_name(n, k) for n in chosen for k in (1, 2)}
+    adjoints = {adjoint_name(n) for n in chosen}
+    assert len(callables) == 2 * len(chosen) and len(adjoints) == len(chosen)
+    for name, identifier in zip(chosen, identifiers):
+        assert identifier.isidentifier() and identifier.isascii(), (name, identifier)
+        assert not keyword.iskeyword(identifier) and not keyword.issoftkeyword(identifier)
+        assert identifier not in RESERVED and not hasattr(builtins, identifier)
+        assert identifier not in callables and identifier not in adjoints
+
+
+@pytest.mark.parametrize("name, identifier", [
+    ("W_1", "W_1"), ("Sigma", "Sigma"), ("x", "x"), ("Σ", "Sigma__"), ("λ", "lambda__"),
+    ("ς", "varsigma__"), ("np", "np_"), ("np_", "np___"), ("lambda", "lambda_")])
+def test_python_names_keep_the_ascii_spelling(name, identifier):
+    assert python_name(name) == identifier
+
+
+def test_an_input_called_np_beside_np(tmp_path):
+    """The issue's collision: ``np`` escaped to ``np_`` met the input ``np_``, and objective()
+    and gradient() computed with the wrong array while the file said "checked"."""
+    derivation = api.derive("np : 3\nnp_ : 3\nlambda : scalar\nE = lambda np:np_ + np:np\n"
+                            "wrt np, np_, lambda")
+    module = load(derivation.to_numpy(), tmp_path, "np_collision")
+    a, b, lam = rng.normal(size=3), rng.normal(size=3), 0.7
+    inputs = {"np": a, "np_": b, "lambda": lam}
+    assert module.objective(**inputs) == pytest.approx(lam * a @ b + a @ a, rel=1e-12)
+    gradient = module.gradient(**inputs)
+    np.testing.assert_allclose(gradient["np"], lam * b + 2 * a, rtol=1e-12)
+    np.testing.assert_allclose(gradient["np_"], lam * a, rtol=1e-12)
+    assert gradient["lambda"] == pytest.approx(a @ b, rel=1e-12)
+    listed = json.loads(derivation.to_json())["numpy"]
+    assert listed["gradient"] == ["np", "np_", "lambda"] and not listed["keyword_arguments"]
+    assert listed["identifiers"] == {"np": "np_", "np_": "np___", "lambda": "lambda_"}
+
+
+def test_greek_inputs_and_a_builtin_name(tmp_path):
+    """``Σ`` and ``Sigma`` cannot meet in one chain (they print alike), but ``Σ``, ``σ``
+    and a builtin's name (``id``) work side by side; the module says it in ASCII."""
+    derivation = api.derive("Σ : 3x3\nid : 3\nα : scalar\nE = α id:(Σ id)\nwrt Σ, α")
+    source = derivation.to_numpy()
+    identifiers = {node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)}
+    assert {"Sigma__", "alpha__", "id_"} <= identifiers and all(i.isascii() for i in identifiers)
+    module = load(source, tmp_path, "greek")
+    S, v, alpha = rng.normal(size=(3, 3)), rng.normal(size=3), -1.3
+    gradient = module.gradient(**{"Σ": S, "id": v, "α": alpha})
+    np.testing.assert_allclose(gradient["Σ"], alpha * np.outer(v, v), rtol=1e-12)
+    assert gradient["α"] == pytest.approx(v @ S @ v, rel=1e-12)
+
+
+def test_an_input_named_like_a_derivative_argument_is_refused():
+    with pytest.raises(DeriveError, match="keyword argument") as caught:
+        api.derive("x : 3\nf_prime : 3\nE = f(x):f_prime + np:np\nwrt x").to_numpy()
+    assert caught.value.line == 2
