@@ -36,8 +36,18 @@ def with_hessians(derivation: Derivation) -> Derivation:
         warnings += _independent(derivation, wrt, line, column)
     if not hessians:
         return derivation
+    said = {str(w).split(":")[0] for w in warnings}     # "hessian c"
+    kept = tuple(w for w in derivation.warnings if not _said_again(w, said))
     return dataclasses.replace(derivation, hessians=tuple(hessians),
-                               warnings=derivation.warnings + tuple(warnings))
+                               warnings=kept + tuple(warnings))
+
+
+def _said_again(warning, said: set) -> bool:
+    """The sweep's "c has no path to the objective" for a name whose Hessian warning says
+    it already (one warning for one fact)."""
+    text = str(warning)
+    return any(text.startswith(f"{name.split(' ', 1)[1]} has no path to the objective")
+               for name in said)
 
 
 def hessian(derivation: Derivation, wrt: tuple, line: int, column: int) -> Hessian:
@@ -269,8 +279,8 @@ def _independent(derivation: Derivation, wrt: tuple, line: int, column: int) -> 
     """A name the objective does not depend on has a zero Hessian: a warning, as a ``wrt``
     with no path gets (derive answers 0, and says so, rather than refusing)."""
     objective = derivation.chain.objective.symbol.name
-    return [Notice(f"hessian {w.name}: {objective} does not depend on {w.name}, so every "
-                   f"Hessian block with {w.name} is 0", line, column)
+    return [Notice(f"hessian {w.name}: {objective} does not depend on {w.name}, so its gradient "
+                   f"and every Hessian block with {w.name} are 0", line, column)
             for w in wrt if objective not in _varying(derivation, (w,))]
 
 

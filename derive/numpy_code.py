@@ -426,6 +426,7 @@ def _hessian_code(derivation: Derivation) -> dict | None:
              for d in _needed(derivation.chain, exprs)]
     return {"printer": printer, "lines": lines, "blocks": blocks, "products": products,
             "wrt": ", ".join(w.name for w in h.wrt), "single": len(h.wrt) == 1,
+            "block_names": ", ".join(f'"{key}"' for key, _ in blocks),
             "kronecker": h.kronecker, "callables": _callables(printer)}
 
 

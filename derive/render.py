@@ -350,7 +350,9 @@ def _rows(derivation: Derivation) -> list:
         for i, line in enumerate(h.lines):
             label = _hessian_label(printer.text, derivation, h, i, latex=False) or "  "
             text = f"{label} = {printer.text(_hessian_shown(line))}"
-            rows.append(_row("hessian", i, "hessian", text, verdicts))
+            row = _row("hessian", i, "hessian", text, verdicts)
+            rows.append({**row, "note": "(the gradient, checked above)"}
+                        if line.kind == "gradient" and verdicts else row)
         rows.append(_row("hessian", len(h.lines), "hessian",
                          "symmetry: uᵀHv = vᵀHu at random u, v", verdicts))
     for key, verdict in verdicts.items():
