@@ -30,7 +30,7 @@ from .simplify import factor, simplify
 IDENTIFICATION = Rule("dE = G:dW ⟺ ∂E/∂W = G", r"dE = G:dW \iff \frac{\partial E}{\partial W} = G")
 
 # an adjoint written out in more nodes than this is named instead (the longest the
-# gallery's plain blocks show is under half of it; a tanh layer adds about 14)
+# gallery's plain blocks show has 17; a layer h = tanh(W h′) adds 11)
 PLAIN_NODES = 60
 
 
@@ -121,19 +121,19 @@ def plain_lines(chain: Chain, trace: Trace):
     when an adjoint grows past ``PLAIN_NODES`` (the plain block would stop reading)."""
     first, *rest = trace.eliminations
     shown = [SubstitutionLine(first.linear)]
-    values: dict = {}             # name -> its adjoint written out, as it is eliminated
     pending: dict = {}            # name -> (symbol, contributions written out)
-    _arrive(pending, first, first.bar)
+    # a variable the sweep did not eliminate, and no wrt input, has the adjoint 0
+    kept = {e.variable.name for e in rest} | {w.name for w in chain.wrt}
+    _arrive(pending, first, first.bar, kept)
     rules = first.rules
     for e in rest:
         _, contributions = pending.pop(e.variable.name)
         g = simplify(total(contributions, e.variable.shape))
         if _nodes(g) > PLAIN_NODES:
             return None
-        values[e.variable.name] = g
         line = total([pair(g, e.linear), *_terms(pending)], first.linear.shape)
         shown.append(SubstitutionLine(line, e.variable, rules + (substitute(chain, e.variable),)))
-        _arrive(pending, e, g)
+        _arrive(pending, e, g, kept)
         rules = e.rules
     order = [w.name for w in chain.wrt]
     pending = dict(sorted(pending.items(), key=lambda item: order.index(item[0])))
@@ -144,10 +144,13 @@ def plain_lines(chain: Chain, trace: Trace):
     return shown, adjoints
 
 
-def _arrive(pending: dict, e: Elimination, value: Expr) -> None:
-    """The moved terms of ``e`` with ``z̄`` written out as ``value``, added to pending."""
+def _arrive(pending: dict, e: Elimination, value: Expr, kept: set) -> None:
+    """The moved terms of ``e`` (those on ``kept`` names) with ``z̄`` written out as
+    ``value``, added to pending."""
     bar = e.bar
     for y, g in e.moved:
+        if y.name not in kept:
+            continue
         written = g if bar == value else simplify(_replace(g, bar, value))
         pending.setdefault(y.name, (y, []))[1].append(written)
 
