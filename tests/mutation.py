@@ -29,8 +29,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-RULES = ("tests/test_examples.py", "tests/test_rules.py", "tests/test_functions.py",
-         "tests/test_corrupted_rule.py")
+RULES = ("tests/test_examples.py", "tests/test_mutants_killed.py", "tests/test_rules.py",
+         "tests/test_functions.py", "tests/test_corrupted_rule.py")
 CHECK = ("tests/test_mutants_killed.py", "tests/test_check.py", "tests/test_corrupted_rule.py",
          "tests/test_symmetric_gradient.py", "tests/test_examples.py")
 NUMPY = ("tests/test_numpy_code.py", "tests/test_examples.py")
@@ -147,7 +147,7 @@ MUTANTS = [
      "return True", "a check that always passes", CHECK),
     ("symmetric product", "derive/expr.py", "    return reversed_transposed == matrices",
      "    return True", "a product of two symmetric matrices treated as symmetric",
-     ("tests/test_mutants_killed.py",) + RULES + ("tests/test_symmetric_gradient.py",)),
+     RULES + ("tests/test_symmetric_gradient.py",)),
     ("unvec order", "derive/numpy_code.py",
      "return f\"np.reshape({self.doprint(expr.arg)}, {self._shape(expr.shape)}, order='F')\"",
      "return f\"np.reshape({self.doprint(expr.arg)}, {self._shape(expr.shape)}, order='C')\"",

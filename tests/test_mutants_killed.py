@@ -51,3 +51,33 @@ def test_a_product_of_two_symmetric_matrices_is_not_symmetric():
     values = forward(derivation.chain, {"A": A, "B": B, "a": a, "b": b})
     got = evaluate(derivation.gradients[0].expr, values)
     np.testing.assert_allclose(got, B @ A @ a, rtol=1e-10)
+
+
+def _gradient_at(derivation, point):
+    values = forward(derivation.chain, point)
+    return {g.wrt.name: evaluate(g.expr, values) for g in derivation.gradients}
+
+
+def test_the_gradient_through_diag_of_a_matrix():
+    """a:diag(X) = Diag(a):X, so ∂/∂X = Diag(a) (a factor 2 in that move lived)."""
+    derivation = api.derive("X : 3x3\na : 3\nE = a:diag(X) + tr(X'X)\nwrt X")
+    assert derivation.check.ok
+    rng = np.random.default_rng(2)
+    X, a = rng.normal(size=(3, 3)), rng.normal(size=(3, 1))
+    got = _gradient_at(derivation, {"X": X, "a": a})["X"]
+    np.testing.assert_allclose(got, np.diag(a[:, 0]) + 2 * X, rtol=1e-10)
+
+
+def test_the_gradients_through_both_factors_of_a_kronecker_product():
+    """G:(A ⊗ B): ∂/∂A = [Gᵢⱼ : B]ᵢⱼ and ∂/∂B = Σᵢⱼ aᵢⱼ Gᵢⱼ, Gᵢⱼ the blocks of G shaped
+    like B, written here with loops (a factor 2 in either move lived)."""
+    derivation = api.derive("A : 2x3\nB : 2x2\nG : 4x6\nE = G:kron(A, B)\nwrt A, B")
+    assert derivation.check.ok
+    rng = np.random.default_rng(3)
+    A, B, G = rng.normal(size=(2, 3)), rng.normal(size=(2, 2)), rng.normal(size=(4, 6))
+    block = lambda i, j: G[2 * i:2 * i + 2, 2 * j:2 * j + 2]   # noqa: E731
+    want_A = np.array([[np.sum(block(i, j) * B) for j in range(3)] for i in range(2)])
+    want_B = sum(A[i, j] * block(i, j) for i in range(2) for j in range(3))
+    got = _gradient_at(derivation, {"A": A, "B": B, "G": G})
+    np.testing.assert_allclose(got["A"], want_A, rtol=1e-10)
+    np.testing.assert_allclose(got["B"], want_B, rtol=1e-10)
