@@ -214,27 +214,34 @@ def main(argv=None) -> int:
     tasks = [(k, args.seed, args.pdf_every, args.case_seconds) for k in range(args.count)]
     started = time.perf_counter()
     results = {}
+    def note(number, result):
+        """Keep a result; say a failure at once; every 500 cases, the table so far."""
+        results[number] = result
+        if result[3]:
+            print(f"case {number} ({result[0]}): {result[3]}", file=sys.stderr, flush=True)
+        if len(results) % 500 == 0 and len(results) < args.count:
+            print(f"{len(results)}/{args.count}", file=sys.stderr, flush=True)
+            if args.record:
+                _record(summary(results, args, time.perf_counter() - started), argv)
+
     if args.jobs > 1:
         import multiprocessing
         with multiprocessing.get_context("fork").Pool(args.jobs) as pool:
-            for number, result in pool.imap_unordered(_worker, tasks, chunksize=20):
-                results[number] = result
-                _progress(len(results), args.count)
+            for number, result in pool.imap_unordered(_worker, tasks, chunksize=10):
+                note(number, result)
     else:
         for task in tasks:
-            results[task[0]] = run_case(*task)
-            _progress(len(results), args.count)
+            note(task[0], run_case(*task))
     table = summary(results, args, time.perf_counter() - started)
     print(table)
     if args.record:
-        from results import write_section
-        write_section("fuzz", "python tests/fuzz_run.py " + " ".join(argv or sys.argv[1:]), table)
+        _record(table, argv)
     return 1 if any(r[3] for r in results.values()) else 0
 
 
-def _progress(done: int, count: int) -> None:
-    if done % 500 == 0 or done == count:
-        print(f"{done}/{count}", file=sys.stderr, flush=True)
+def _record(table: str, argv) -> None:
+    from results import write_section
+    write_section("fuzz", "python tests/fuzz_run.py " + " ".join(argv or sys.argv[1:]), table)
 
 
 def summary(results: dict, args, seconds: float) -> str:
@@ -242,7 +249,8 @@ def summary(results: dict, args, seconds: float) -> str:
     counts = collections.Counter((r[0], r[1], r[2]) for r in results.values())
     pdfs = sum(1 for n, r in results.items() if args.pdf_every and n % args.pdf_every == 0
                and r[1] in ("verified", "check failed"))
-    lines = [f"{len(results)} cases, seed {args.seed}, {seconds:.0f} s wall, {args.jobs} jobs, "
+    so_far = "" if len(results) == args.count else f" (of {args.count}, so far)"
+    lines = [f"{len(results)} cases{so_far}, seed {args.seed}, {seconds:.0f} s wall, {args.jobs} jobs, "
              f"{pdfs} PDFs; slowest case {max((r[4] for r in results.values()), default=0):.1f} s",
              "", f"{'kind':8} {'outcome':16} {'oracle':13} {'cases':>6}"]
     for (kind, outcome, verdict), n in sorted(counts.items()):
