@@ -184,6 +184,9 @@ def _syntax_message(token, expected: set, previous) -> str:
     if previous is not None and previous.type == "WRT":
         return f"expected a name after 'wrt' (or * for every input), got {_describe(token)}"
     if previous is not None and previous.type == "HESSIAN":
+        if token.type in ("COLON", "EQUAL"):
+            return ("hessian is a word of the chain syntax (hessian W asks for the Hessian "
+                    "with respect to W): give the variable another name")
         return f"expected a name after 'hessian' (hessian W, or hessian W, b), got {_describe(token)}"
     if "LPAR" in expected and "PLUS" not in expected:
         return f"expected an expression{after}" + ("" if ends else f", got {_describe(token)}")
