@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 from .check import assign_sizes, check as numeric_check
 from .check import check_alternatives
 from .check_hessian import hessian_verdicts
-from .claims import check_claims
+from .claims import check_claims, unchecked_claims, with_claims
 from .cost import refuse_costly
 from .derivation import Derivation
 from .errors import EXIT_CHECK_FAILED, DeriveError
@@ -29,8 +29,13 @@ from .sweep import build
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
            seed: int = 0, expand: bool = False, limits: Limits | None = None,
            symmetric_gradient: bool = False, strict: bool = False,
-           language: str | None = None) -> Derivation:
+           language: str | None = None, claims=None) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
+
+    ``claims`` adds claimed gradients to those the text makes (``claim dE/dW = …``): a
+    mapping ``{"W": "EXPR"}`` or strings ``"W = EXPR"``, EXPR in the chain syntax over the
+    chain's names. Their verdicts are ``derivation.claims`` (``ClaimVerdict``: ``holds``,
+    the separating direction, the slip); a claim about an input not in ``wrt`` adds it.
 
     ``language`` is ``"chain"``, ``"latex"`` or None: LaTeX when the text has a ``$`` or a
     backslash. Warnings (``derivation.warnings`` of kind ``"warning"``: an undeclared name
@@ -43,7 +48,7 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
     """
     try:
         return _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
-                       strict, language)
+                       strict, language, claims)
     except DeriveError as error:     # the caller's line and the message, not derive's frames
         raise error.with_traceback(None) from None
 
@@ -58,9 +63,10 @@ def read_chain(text: str, source_name: str, wrt, language: str | None):
 
 
 def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
-            strict, language) -> Derivation:
+            strict, language, claims=None) -> Derivation:
     with applied(limits), _resources():
         chain = read_chain(text, source_name, list(wrt) if wrt else None, language)
+        chain = with_claims(chain, claims)
         derivation = with_hessians(build(chain, expand=expand, symmetric=symmetric_gradient))
         if strict:
             _refuse_warnings(derivation)
@@ -68,9 +74,12 @@ def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradi
             refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
             derivation = _with_hessian_verdicts(derivation, seed)
-        if check and (chain.alternatives or chain.claims):
-            found = check_alternatives(chain, seed) + check_claims(derivation, seed)
+        if check and chain.alternatives:
+            found = check_alternatives(chain, seed)
             derivation = dataclasses.replace(derivation, warnings=derivation.warnings + tuple(found))
+        if chain.claims:
+            verdicts = check_claims(derivation, seed) if check else unchecked_claims(derivation)
+            derivation = dataclasses.replace(derivation, claims=verdicts)
     return derivation
 
 
@@ -86,7 +95,7 @@ def _with_hessian_verdicts(derivation: Derivation, seed: int) -> Derivation:
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
                 seed: int = 0, expand: bool = False, limits: Limits | None = None,
                 symmetric_gradient: bool = False, strict: bool = False,
-                language: str | None = None) -> Derivation:
+                language: str | None = None, claims=None) -> Derivation:
     """``derive`` on the UTF-8 text of ``path``; errors cite the path as given. A ``.tex``
     file is LaTeX."""
     if language is None and str(path).lower().endswith(".tex"):
@@ -94,7 +103,7 @@ def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool =
     with applied(limits):
         return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
                       check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
-                      strict=strict, language=language)
+                      strict=strict, language=language, claims=claims)
 
 
 def warnings_of(derivation: Derivation) -> list:
@@ -198,7 +207,7 @@ def render(path=None, *, text: str | None = None, source_name: str | None = None
            wrt=None, seed: int = 0, check: bool = True, expand: bool = False,
            symmetric_gradient: bool = False, strict: bool = False, language: str | None = None,
            limits: Limits | None = None, max_seconds: float | None = None,
-           warn: Warn | None = None) -> str | bytes:
+           warn: Warn | None = None, claims=None) -> str | bytes:
     """What ``derive render`` does: derive the chain in the file ``path`` (or ``text``),
     check it, and return it in format ``to`` — else the format of ``output``'s extension,
     else Markdown (``flavor``: mse, katex or github; ``md``, ``tex``, ``py`` are short for
@@ -219,7 +228,7 @@ def render(path=None, *, text: str | None = None, source_name: str | None = None
     limits = _limits(limits, max_seconds)
     with applied(limits):
         options = dict(wrt=wrt, check=check, seed=seed, expand=expand, strict=strict,
-                       symmetric_gradient=symmetric_gradient, language=language)
+                       symmetric_gradient=symmetric_gradient, language=language, claims=claims)
         if path is not None:
             derivation = derive_file(path, source_name=source_name, **options)
         else:
@@ -305,11 +314,13 @@ def _failed(failures, total: int) -> str:
 
 
 def report_warnings(derivation: Derivation, warn: Warn | None = None) -> None:
-    """Each warning as ``file:line:col: warning: …`` to ``warn`` (default: warnings.warn)."""
+    """Each warning as ``file:line:col: warning: …`` to ``warn`` (default: warnings.warn),
+    then one ``file:line:col: claim … does not hold: …`` per wrong claim."""
+    from .render import claim_sentences
     name = derivation.chain.source.name if derivation.chain.source else "derive"
-    for warning in warnings_of(derivation):
-        line = (warning.format(name) if hasattr(warning, "format")
-                else f"derive: warning: {warning}")
+    lines = [warning.format(name) if hasattr(warning, "format") else f"derive: warning: {warning}"
+             for warning in warnings_of(derivation)]
+    for line in lines + claim_sentences(derivation):
         if warn is None:
             warnings.warn(line, UserWarning, stacklevel=3)
         else:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 import click
 
 from . import __version__, formats
-from .errors import EXIT_CHECK_FAILED, DeriveError
+from .errors import EXIT_CHECK_FAILED, EXIT_CLAIM_WRONG, DeriveError
 
 EXIT_INTERRUPTED = 130
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")   # all but \t and \n
@@ -245,10 +245,16 @@ def _limited(max_seconds):
         yield
 
 
+claim_option = click.option(
+    "--claim", "claims", multiple=True, metavar="'W = EXPR'",
+    help="Is this gradient right? EXPR, in the chain syntax over the chain's names, is "
+         "compared with ∂E/∂W (repeatable).")
+
+
 def with_input(command):
     for option in reversed(input_options):
         command = option(command)
-    return strict_option(max_seconds_option(command))
+    return claim_option(strict_option(max_seconds_option(command)))
 
 
 def _shown(result, output) -> None:
@@ -293,8 +299,9 @@ def main():
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
 @click.option("--template", metavar="FILE",
               help="Render with your own Jinja2 template (sandboxed) instead of a built-in one.")
-def render(file, expr, wrt, seed, language, max_seconds, strict, to, flavor, output, expand,
-           no_check, symmetric_gradient, standalone, explain, template, keep_tex, katex_url):
+def render(file, expr, wrt, seed, language, max_seconds, strict, claims, to, flavor, output,
+           expand, no_check, symmetric_gradient, standalone, explain, template, keep_tex,
+           katex_url):
     """Render the derivation of FILE (- or none: standard input; or -e TEXT)."""
     from . import api
     with _edge():
@@ -305,7 +312,8 @@ def render(file, expr, wrt, seed, language, max_seconds, strict, to, flavor, out
                             explain=explain, keep_tex=keep_tex, katex_url=katex_url,
                             wrt=_wrt(wrt), seed=seed, check=not no_check, expand=expand,
                             symmetric_gradient=symmetric_gradient, strict=strict,
-                            language=language, max_seconds=max_seconds, warn=_say)
+                            language=language, max_seconds=max_seconds, warn=_say,
+                            claims=claims)
         _shown(result, output)
 
 
@@ -314,14 +322,15 @@ def render(file, expr, wrt, seed, language, max_seconds, strict, to, flavor, out
 @click.option("--symmetric-gradient", is_flag=True,
               help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
                    "unstructured gradient G.")
-def check(file, expr, wrt, seed, language, max_seconds, strict, symmetric_gradient):
-    """Check every line of the derivation numerically; exit 0 if all hold, 3 if not."""
+def check(file, expr, wrt, seed, language, max_seconds, strict, claims, symmetric_gradient):
+    """Check every line of the derivation numerically; exit 0 if all hold, 3 if not, and 1
+    if derive's lines hold but a claim does not."""
     from . import api
     from . import render as renderer
     with _edge(), _limited(max_seconds):
         path, text, name = _source(file, expr)
         options = dict(wrt=_wrt(wrt), seed=seed, symmetric_gradient=symmetric_gradient,
-                       strict=strict, language=language)
+                       strict=strict, language=language, claims=claims)
         derivation = (api.derive_file(path, **options) if path is not None else
                       api.derive(text, source_name=name, **options))
         api.report_warnings(derivation, _say)
@@ -330,6 +339,8 @@ def check(file, expr, wrt, seed, language, max_seconds, strict, symmetric_gradie
             for sentence in renderer.failure_sentences(derivation):
                 _say(sentence)
             sys.exit(EXIT_CHECK_FAILED)
+        if any(verdict.holds is False for verdict in derivation.claims):
+            sys.exit(EXIT_CLAIM_WRONG)
 
 
 @main.command()

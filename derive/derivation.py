@@ -195,6 +195,40 @@ def _output(name: str) -> Callable[..., str]:
 
 
 @dataclass(frozen=True)
+class ClaimVerdict:
+    """derive's answer to "is my gradient right?": a claimed ∂E/∂W compared with ∂E/∂W.
+
+    ``holds`` is None when the claim was not checked (``--no-check``, or no random point
+    inside the functions' domains). A wrong claim carries a direction ``U`` along which
+    the two differ, with ``C : U``, ``G : U`` and a central difference of E along U, and
+    the slip, when one is recognised and verified at fresh points."""
+
+    objective: str
+    wrt: str
+    claimed: Expr             # C, over the chain's names
+    gradient: Expr            # G, derive's (as the output shows it)
+    line: int                 # where the claim was written (0: --claim or the API)
+    column: int
+    holds: bool | None
+    points: int = 0           # independent random points compared
+    exact: bool = False       # also equal in exact rational arithmetic
+    tolerance: float = 0.0
+    error: float = 0.0        # worst relative difference ‖C − G‖/max(‖C‖, ‖G‖) over the points
+    direction: tuple = ()     # (text, LaTeX) of U, e.g. ("e₂e₃ᵀ", "e_2 e_3^T")
+    claimed_value: float | None = None     # C : U at the first point
+    gradient_value: float | None = None    # G : U
+    difference_value: float | None = None  # (E(W + hU) − E(W − hU))/2h
+    slip: str = ""            # the slip's kind: transpose, factor, sign, term, order, …
+    diagnosis: str = ""       # the sentence naming it (verified), or ""
+    note: str = ""            # e.g. right only along symmetric directions
+    point: dict = field(default_factory=dict, compare=False, repr=False)  # inputs where U is shown
+
+    @property
+    def label(self) -> str:
+        return f"∂{self.objective}/∂{self.wrt}"
+
+
+@dataclass(frozen=True)
 class Derivation:
     chain: Chain
     definitions: tuple            # of DefinitionLine, in source order
@@ -206,6 +240,7 @@ class Derivation:
     warnings: tuple = ()
     options: dict = field(default_factory=dict)   # expand, seed, ... as asked
     hessians: tuple = ()          # of Hessian: ``hessian W, b`` (hessian.py)
+    claims: tuple = ()            # of ClaimVerdict, one per claim read, in the order written
 
     @property
     def objective(self) -> Symbol:

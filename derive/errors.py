@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+EXIT_CLAIM_WRONG = 1
 EXIT_INPUT = 2
 EXIT_CHECK_FAILED = 3
 EXIT_NO_TEX = 4

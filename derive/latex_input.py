@@ -29,6 +29,7 @@ from lark.exceptions import (
 
 from .chain import Chain
 from .errors import DeriveError, Notice, Source
+from .expr import Number, Zero, show_shape
 from .limits import tick
 from .parse import (_CONTROL, IMPLIES, _at, _cache_file, _check_size, _convention, _first_token,
                     _last_token, _Reader, _syntax_tree, looks_like_latex, parse_chain)
@@ -826,7 +827,17 @@ class _Assembly:
             self.warn(formula, f"{what} does not agree with derive's reading of the chain: it "
                                f"is well formed only if {', '.join(changed) or 'the inputs'} had other sizes")
             return None
-        return reread.claims[0][1]
+        claimed = reread.claims[0][1]
+        symbol = next(w for w in chain.wrt if w.name == str(wrt_token))
+        if isinstance(claimed, Zero) or (isinstance(claimed, Number) and claimed.value == 0):
+            # 0: the zero of W's shape, as derive prints it
+            return Zero(symbol.shape)
+        if tuple(claimed.shape) != tuple(symbol.shape):      # not a gradient of W: an error
+            raise self.document.fail(f"the claimed ∂{name}/∂{wrt_token} is "
+                                     f"{show_shape(claimed.shape)}, but {wrt_token} is "
+                                     f"{show_shape(symbol.shape)}: a gradient has the shape of "
+                                     "its variable", _start_pos(_first(tree)))
+        return claimed
 
     def mentions(self) -> None:
         """One sentence each for the formulas skipped in bulk: mentions and differentials."""

@@ -28,7 +28,7 @@ from .cache import private_cache_file
 from .errors import DeriveError, Notice, Source
 from .expr import (Add, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
                    Identity, Inverse, Mul, Norm, Number, Ones, Power,
-                   ShapeError, Symbol, Transpose, Unspecified, Apply, is_integer,
+                   ShapeError, Symbol, Transpose, Unspecified, Apply, Zero, is_integer,
                    product_shape, properties_of, show_shape, walk)
 from .functions import ALIASES, CONVENTION
 from .limits import current as current_limits
@@ -415,6 +415,7 @@ class _Reader:
         self.inferred: list = []                # (size variable, node, what) of each I and 1
         self.used: set = set()                  # inputs used on some line
         self.functions: dict[str, Token] = {}   # unspecified functions, declared or applied
+        self.claims: list = []                  # (DERIV token, expression tree, statement)
 
     def fail(self, message: str, where) -> DeriveError:
         line, column = _position(where)
@@ -434,7 +435,7 @@ class _Reader:
             raise self.fail("the chain is empty: declare inputs and define an objective", (1, 1))
         for statement in statements:
             {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt,
-             "hessian": self.note_hessian}[statement.data](statement)
+             "hessian": self.note_hessian, "claim": self.note_claim}[statement.data](statement)
         self.check_size_names()
         try:
             for index, (name, rhs) in enumerate(self.definitions):
@@ -456,7 +457,7 @@ class _Reader:
         # that makes the objective a scalar; its warning below says what it became
         self.sizes.unify_shapes(self.drafts[self.objective_index()].shape, self.sizes.scalar())
         self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
-        return self.finish(wrt_symbols, wrt is not None and bool(wrt))
+        return self.read_claims(self.finish(wrt_symbols, wrt is not None and bool(wrt)))
 
     def objective_index(self) -> int:
         """Which definition is the objective: the last."""
@@ -629,6 +630,41 @@ class _Reader:
                             "on one line for the blocks of several variables",
                             _statement_start(statement))
         self.hessian = statement
+
+    def note_claim(self, statement: Tree) -> None:
+        token, tree = statement.children
+        self.claims.append((cast(Token, token), tree, statement))
+
+    def claimed_wrt(self) -> list:
+        """``claim dE/dW = …`` also asks for ∂E/∂W: each claim's W, checked to be an input."""
+        entries = []
+        for token, _, _ in self.claims:
+            (objective, _), (name, at) = _claim_names(token)
+            problem = None
+            if name in self.defined:
+                problem = (f"{name} is defined on line {self.defined[name][1].line}; a claim is "
+                           "about the gradient with respect to an input")
+            elif name not in self.inputs:
+                problem = (f"{name} is not an input of this chain (inputs: "
+                           f"{', '.join(self.inputs) or 'none'})")
+            if problem:
+                raise self.fail(f"claim ∂{objective}/∂{name}: {problem}", at)
+            entries.append((name, None))
+        return entries
+
+    def read_claims(self, chain: Chain) -> Chain:
+        """Each ``claim dE/dW = C`` read over the finished chain (its names, its sizes)."""
+        found = []
+        for token, tree, statement in self.claims:
+            (objective, at), (name, _) = _claim_names(token)
+            if objective != chain.objective.symbol.name:
+                raise self.fail(f"claim ∂{objective}/∂{name}: {objective} is not the objective "
+                                f"(the last definition, {chain.objective.symbol.name}); a claim is "
+                                "about the objective's gradient", at)
+            expr = claimed_expression(chain, tree, self.text, self.source, name, self.functions)
+            line, column = _at(_first_token(statement))
+            found.append((objective, name, expr, line, column))
+        return replace(chain, claims=tuple(found)) if found else chain
 
     def check_size_names(self) -> None:
         for name, (kind, token) in self.names.items():
@@ -1090,6 +1126,7 @@ class _Reader:
         else:
             entries = [(str(t), t) for t in self.wrt_tokens]
         entries += self.hessian_names(entries)
+        entries += [e for e in self.claimed_wrt() if e[0] not in {n for n, _ in entries}]
         if not entries:
             last = self.definitions[-1][0]
             raise self.fail("nothing to differentiate with respect to: add a line `wrt W` "
@@ -1317,3 +1354,86 @@ def _title(text: str) -> str | None:
             if match:
                 return " ".join(match.group(1).split())   # no line break (\r, \u2028) survives
     return None
+
+
+# ---------------------------------------------------------------- claims
+
+
+_CLAIM = re.compile(r"[d∂]\s*(\S+?)\s*/\s*[d∂]\s*(\S+)")
+
+
+def _claim_names(token: Token) -> tuple:
+    """``dE/dW`` → ((E, its place), (W, its place))."""
+    match = cast(re.Match, _CLAIM.fullmatch(str(token)))   # the grammar's DERIV is this shape
+    line, column = _at(token)
+    return ((match.group(1), (line, column + match.start(1))),
+            (match.group(2), (line, column + match.start(2))))
+
+
+def claimed_expression(chain: Chain, tree: Tree, text: str, source: Source, wrt: str,
+                       functions=()) -> Expr:
+    """A claimed ∂E/∂W read over the finished ``chain``: only its names, at their sizes, and
+    of W's shape; anything else is a located error."""
+    reader = _ClaimReader(text, source, chain, functions)
+    return reader.read(tree, wrt, f"∂{chain.objective.symbol.name}/∂{wrt}")
+
+
+def parse_claim(chain: Chain, text: str, source_name: str = "--claim") -> tuple:
+    """``--claim 'W = EXPR'`` (EXPR in the chain syntax, over the chain's names) → (W, Expr);
+    errors are placed in ``text``."""
+    source = Source(text, source_name)
+    _check_size(text, source)
+    statements = _syntax_tree(text, source).children if "=" in text else []
+    if len(statements) != 1 or statements[0].data != "defn":
+        raise DeriveError(f"--claim {text!r}: write W = EXPR (the claimed gradient with "
+                          "respect to the input W, in the chain syntax)")
+    name_token, tree = statements[0].children
+    name = str(name_token)
+    item = chain.input_named(name)
+    if item is None:
+        defined = chain.definition_of(Symbol(name))
+        problem = (f"{name} is defined on line {defined.line}; a claim is about the gradient "
+                   "with respect to an input" if defined is not None else
+                   f"{name} is not an input of this chain (inputs: "
+                   f"{', '.join(i.symbol.name for i in chain.inputs)})")
+        raise DeriveError(f"--claim {name}: {problem}", source, *_at(cast(Token, name_token)))
+    functions = {n.name for d in chain.definitions for n in walk(d.expr)
+                 if isinstance(n, Unspecified)}
+    return name, claimed_expression(chain, tree, text, source, name, dict.fromkeys(functions))
+
+
+class _ClaimReader(_Reader):
+    """Reads a claim over a finished chain: every name is the chain's, with its final
+    sizes, so a claim can neither add an input nor move a size of the chain."""
+
+    def __init__(self, text: str, source: Source, chain: Chain, functions):
+        super().__init__(text, source)
+        symbols = [i.symbol for i in chain.inputs] + [d.symbol for d in chain.definitions]
+        self.fixed = {s.name: tuple(self.sizes.rigid(n) for n in s.shape) for s in symbols}
+        self.symbols = {s.name: s for s in symbols}
+        self.names = {s.name: ("a variable", None) for s in symbols}
+        self.functions = dict(functions)
+        self.chain_inputs = chain.inputs
+        self.size_symbol_names = {s.name for s in chain.size_symbols}
+
+    def lookup(self, name: str, token: Token) -> tuple:
+        if name in self.fixed:
+            return self.fixed[name]
+        if name in self.size_symbol_names:
+            raise self.fail(f"{name} is a size of the chain, not a variable", token)
+        raise self.fail(f"{name} is not a name of this chain: a claim is written over the "
+                        "chain's inputs and definitions", token)
+
+    def read(self, tree: Tree, wrt: str, label: str) -> Expr:
+        """The claim's expression, of ``wrt``'s shape (which also sizes its ``I`` and ``1``)."""
+        _check_depth(tree, self.fail)
+        draft = self.expr(tree)
+        if draft.number == 0:             # 0: the zero of W's shape, as derive prints it
+            return Zero(self.symbols[wrt].shape)
+        if not self.sizes.unify_shapes(draft.shape, self.fixed[wrt]):
+            raise self.fail(f"the claimed {label} is {self.sizes.show_shape(draft.shape)}, but "
+                            f"{wrt} is {self.sizes.show_shape(self.fixed[wrt])}: a gradient has "
+                            "the shape of its variable", tree)
+        self.sizes.name_unknowns(set(self.fixed) | self.size_symbol_names)
+        self.check_inferred(self.chain_inputs)
+        return self.build(draft)

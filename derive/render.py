@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from . import printer
 from .derivation import OUTPUTS, Derivation
-from .expr import Adjoint, Differential, Frobenius, Hadamard, walk
+from .expr import Adjoint, Differential, Frobenius, Hadamard, Symbol, walk
 from .formats import FLAVORS, SNIPPETS as FORMATS  # noqa: F401  (the one list: formats.py)
 from .display import IDENTIFICATION, substitute
 from .templates_path import environment
@@ -44,7 +44,7 @@ def mark(context, text: str, kind: str):
     markup = context["markup"]
     escape = markup["escape"]
     raw = kind == "math" and escape != "html"     # a page's math is text KaTeX reads back
-    shown = markup[kind].format(text if raw else _ESCAPES[escape](text))
+    shown = markup.get(kind, "{}").format(text if raw else _ESCAPES[escape](text))
     return Markup(shown) if escape == "html" else shown
 
 
@@ -160,6 +160,7 @@ def to_json(derivation: Derivation) -> str:
              {"latex": tex(g.expanded), "text": printer.text(g.expanded)}}
             for g in derivation.gradients],
         "hessians": [_hessian_json(derivation, h, tex) for h in derivation.hessians],
+        "claims": [_claim_data(c, tex) for c in derivation.claims],
         "status": _status(derivation.check),
         "check": _check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
@@ -238,6 +239,7 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "notices": [{"kind": "Note" if getattr(w, "kind", "") == "note" else "Warning",
                      "text": str(w)} for w in shown],
         "explain": explain,
+        "claims": [_claim_data(c, tex) for c in derivation.claims],
     }
 
 
@@ -299,6 +301,38 @@ def _hessian_label(print_, derivation: Derivation, h, index: int, d: str = "d",
         return label if line.matrix is not None else rf"{label}\,[{d}{by}]"
     below = f"∂{of}²" if line.by == line.of else f"∂{of}∂{by}"
     return f"∂²{objective}/{below}" + ("" if line.matrix is not None else f" [d{by}]")
+
+
+def _claim_data(verdict, tex) -> dict:
+    """One claim's verdict for the templates and JSON: LaTeX and text of both sides, the
+    numbers as shown (``C : U``, ``G : U``, the central difference)."""
+    label = rf"\frac{{\partial {tex(Symbol(verdict.objective))}}}{{\partial {tex(Symbol(verdict.wrt))}}}"
+    shown = {k: None if v is None else f"{v:.6g}" for k, v in
+             (("claimed_value", verdict.claimed_value), ("gradient_value", verdict.gradient_value),
+              ("difference_value", verdict.difference_value))}
+    return {"where": f"line {verdict.line}" if verdict.line else "--claim", "line": verdict.line,
+            "column": verdict.column, "label": label, "label_text": verdict.label,
+            "claimed": tex(verdict.claimed), "claimed_text": printer.text(verdict.claimed),
+            "gradient": tex(verdict.gradient), "gradient_text": printer.text(verdict.gradient),
+            "holds": verdict.holds, "exact": verdict.exact, "points": verdict.points,
+            "tolerance": verdict.tolerance, "error": verdict.error, "slip": verdict.slip,
+            "diagnosis": verdict.diagnosis, "note": verdict.note,
+            "direction": verdict.direction[1] if verdict.direction else "",
+            "direction_text": verdict.direction[0] if verdict.direction else "", **shown}
+
+
+def claim_sentences(derivation: Derivation) -> list:
+    """One ``file:line:col: claim …`` line per claim that does not hold (for stderr)."""
+    name = derivation.chain.source.name if derivation.chain.source else "<-e>"
+    out = []
+    for verdict in derivation.claims:
+        if verdict.holds is not False:
+            continue
+        where = f"{name}:{verdict.line}:{verdict.column}" if verdict.line else "derive"
+        why = f": {verdict.diagnosis}" if verdict.diagnosis else ""
+        out.append(f"{where}: claim {verdict.label} = {printer.text(verdict.claimed)} does not "
+                   f"hold{why}; derive's gradient is {printer.text(verdict.gradient)}")
+    return out
 
 
 def _step_rows(derivation: Derivation, tex, failed) -> list:

@@ -33,6 +33,11 @@ class Sizes:
     def constant(self, n: int) -> int:
         return self._new(sympy.Integer(n))
 
+    def rigid(self, value: sympy.Expr) -> int:
+        """A size fixed at ``value`` (a finished chain's: ``5``, ``m``, ``m·n``), which unifies
+        only with what equals it."""
+        return self._new(value)
+
     def symbol(self, name: str) -> int:
         """The variable of the user size symbol ``name`` (one per name)."""
         if name not in self._symbols:
