@@ -183,6 +183,11 @@ def _syntax_message(token, expected: set, previous) -> str:
         return f"expected a size after 'x', got {_describe(token)}"
     if previous is not None and previous.type == "WRT":
         return f"expected a name after 'wrt' (or * for every input), got {_describe(token)}"
+    if previous is not None and previous.type == "CLAIM":
+        if token.type in ("COLON", "EQUAL"):
+            return ("claim is a word of the chain syntax (claim dE/dW = EXPR states a gradient "
+                    "to check): give the variable another name")
+        return f"expected dE/dW after 'claim' (claim dE/dW = EXPR), got {_describe(token)}"
     if previous is not None and previous.type == "HESSIAN":
         if token.type in ("COLON", "EQUAL"):
             return ("hessian is a word of the chain syntax (hessian W asks for the Hessian "
