@@ -1,13 +1,24 @@
-"""A Derivation → a CheckResult: every displayed line verified at one random point.
+"""A Derivation → a CheckResult: every displayed line verified at a random point, or
+said not to be.
 
-Definition lines are compared with a central difference of their own function,
-substitution lines with the first line (they are exact identities), the gradient
-with a central difference of the objective. All wrt inputs move jointly along a
-few random directions; per-variable errors are computed only to localise a failure.
-The cost is a few forward passes, linear in the chain.
+Definition lines are compared with a difference of their own function, substitution
+lines with the first line (they are exact identities), the gradient with a difference of
+the objective. All wrt inputs move jointly along a few random directions; per-variable
+errors are computed only to localise a failure.
+
+Each comparison is judged against an estimate of its own error (``Comparison``): the
+difference's truncation and rounding and the linear form's rounding, relative to the
+size of the directional derivative, never to the function's value.  When that cannot
+confirm anything (both sides vanish, underflow, or rounding dominates) the line is "not
+checked", the point is redrawn, and the verdict says so if no point could check it.
+
+Directions are rank one (``u vᵀ``, kept as factors) and diagonals vectors, so the check
+of the reference chain costs a few forward passes at any n.
 """
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -17,18 +28,24 @@ from . import expr as E
 from .derivation import CheckResult, Derivation, LineVerdict
 from .errors import EXIT_INPUT, DeriveError, Notice, note
 from .functions import ELEMENTWISE
-from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
+from .evaluate import (THIN, DiagValue, DomainError, LowRank, add, concrete_shape, dense,
+                       evaluate, evaluate_raw, forward, inner, norm_bound, product_cache,
+                       scaled, typical_entry)
 from .limits import current as current_limits
 from .limits import raise_it, tick
 
-TOLERANCE = 1e-6
-IDENTITY_TOLERANCE = 1e-9
-STEP = 1e-6           # central-difference step, relative to the operands' scale
-WIDE_STEPS = (1e-3, 1e-4)   # fourth-order fallback steps, for lines with small derivatives
-SHRINKS = (1.0, 0.1, 0.01)   # central-difference steps tried, as fractions of STEP
-MAX_TRIES = 21
+TOLERANCE = 1e-8      # the smallest relative error bound of a difference line
+IDENTITY_TOLERANCE = 1e-9   # the same for the two sides of an exact identity
+CEILING = 1e-6        # a comparison whose error bound exceeds this confirms nothing
+SAFETY = 10           # the error estimates' safety factor
+ROUNDING = 10         # rounding of a computed value, in units of ε times its terms' size
+EPS = float(np.finfo(float).eps)
+STEPS = (1e-4, 1e-6, 1e-2)   # central-difference steps, relative to the operands' scale
+MAX_TRIES = 21        # points drawn when functions leave their domains
+REDRAWS = 2           # further points drawn for lines not checked at the first
 STRATEGIES = ("normal", "abs", "shifted")
 TINY = 1e-300
+FAST_ENTRIES = 250_000   # matrices this large are drawn by the fast generator
 
 ADVICE = {  # function that left its domain -> the property to declare on its input
     **{f.name: f.domain.advice for f in ELEMENTWISE.values() if f.domain and f.domain.advice},
@@ -42,27 +59,34 @@ ADVICE = {  # function that left its domain -> the property to declare on its in
 
 
 def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckResult:
-    """Verify every displayed line; redraw the point when a function leaves its domain."""
+    """Verify every displayed line; redraw the point when a function leaves its domain,
+    and (up to ``REDRAWS`` times) when a line could not be checked there."""
     chain = derivation.chain
     rng = np.random.default_rng(seed)
     sizes = assign_sizes(chain)
     _check_entries(chain, sizes)
-    last = None
-    for attempt in range(MAX_TRIES):
+    last, verdicts, points = None, None, 0
+    for attempt in range(MAX_TRIES + REDRAWS):
         tick()
         point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
         try:
-            with np.errstate(all="ignore"):   # inf and nan are caught, not warned about
-                verdicts = _verdicts(derivation, point, sizes, rng, directions)
+            with np.errstate(all="ignore"), product_cache(point):   # inf, nan are caught
+                found = _verdicts(derivation, point, sizes, rng, directions)
         except DomainError as error:
             last = error
+            if verdicts is None and attempt + 1 >= MAX_TRIES:
+                break
             continue
-        return CheckResult(seed=seed, tolerance=TOLERANCE, identity_tolerance=IDENTITY_TOLERANCE,
-                           directions=directions,
-                           sizes={s.name: v for s, v in sizes.items()},
-                           verdicts=tuple(verdicts))
-    # MAX_TRIES ≥ 1, and every attempt that does not return sets ``last``
-    raise _domain_failure(chain, cast(DomainError, last))
+        verdicts = found if verdicts is None else _merge(verdicts, found)
+        points += 1
+        if all(v.checked for v in verdicts) or points > REDRAWS:
+            break
+    if verdicts is None:
+        # every attempt that does not give verdicts sets ``last``
+        raise _domain_failure(chain, cast(DomainError, last))
+    return CheckResult(seed=seed, tolerance=TOLERANCE, identity_tolerance=IDENTITY_TOLERANCE,
+                       directions=directions, sizes={s.name: v for s, v in sizes.items()},
+                       verdicts=tuple(verdicts), points=points)
 
 
 # ---------------------------------------------------------------- the point
@@ -110,11 +134,18 @@ def draw_point(chain, sizes, rng, strategy: str = "normal") -> dict:
 
 
 def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
-    """``normal``, ``abs`` (|normal| + 0.1) or ``shifted`` (I + 0.3·normal when square)."""
+    """``normal``, ``abs`` (|normal| + 0.1) or ``shifted`` (I + 0.3·normal when square).
+
+    A matrix's entries have variance 1/columns, so products with vectors stay of order
+    one at any size (σ(Wx) does not saturate at n = 2000).
+    """
     rows, cols = concrete_shape(symbol.shape, sizes)
     props = symbol.props
-    base = rng.normal(size=(rows, cols))
     square = rows == cols
+    plain = not (props & {"positive", "spd", "invertible", "diagonal", "symmetric"})
+    if rows * cols >= FAST_ENTRIES and plain and strategy == "normal":
+        return _fast_draw(rows, cols, rng)
+    base = rng.normal(size=(rows, cols)) / np.sqrt(cols)
     if strategy == "abs" or "positive" in props:
         base = np.abs(base) + 0.1
     elif strategy == "shifted" and square:
@@ -122,7 +153,7 @@ def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
     if not square:
         return base
     if "spd" in props:
-        return base @ base.T + rows * np.eye(rows)
+        return base @ base.T + np.eye(rows)
     if "invertible" in props and strategy == "normal":
         base = np.eye(rows) + 0.3 * base
     if "diagonal" in props:
@@ -130,6 +161,19 @@ def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
     if "symmetric" in props:
         return (base + base.T) / 2
     return base
+
+
+def _fast_draw(rows: int, cols: int, rng) -> np.ndarray:
+    """Entries ``frac(aᵢbⱼ)`` scaled to variance 1/cols, from rows + cols random numbers in
+    two passes over the matrix: a dense normal draw of 2000×2000 costs 30–70 evaluations
+    of the reference chain; this costs about two.  The entries are not centred (a mean
+    of √3/√cols): any point off a lower-dimensional set detects a wrong identity, and
+    aᵢbⱼ ≈ 10⁶ makes the fractional parts of neighbouring entries unrelated."""
+    a = rng.uniform(1e3, 2e3, size=(rows, 1))
+    b = rng.uniform(1e3, 2e3, size=(1, cols))
+    out = a * b
+    np.remainder(out, np.sqrt(12.0 / cols), out=out)
+    return out
 
 
 def _domain_failure(chain, error: DomainError) -> DeriveError:
@@ -157,42 +201,69 @@ def _shape_text(shape) -> str:
     return f"{rows} x {cols}"
 
 
-# ---------------------------------------------------------------- the verdicts
+# ---------------------------------------------------------------- comparing two numbers
 
 
-def _verdicts(derivation, point, sizes, rng, directions) -> list:
-    chain = derivation.chain
-    values = forward(chain, point, sizes, keep_diagonal=True)
-    values.update(adjoint_values(derivation, values, sizes))
-    wrt_dirs = [{w.name: _direction(derivation, w, values, rng) for w in chain.wrt}
-                for _ in range(directions)]
-    return (_definition_verdicts(derivation, values, sizes, rng, directions)
-            + _substitution_verdicts(derivation, values, sizes, wrt_dirs)
-            + _step_verdicts(derivation, values, sizes, wrt_dirs)
-            + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
+@dataclass(frozen=True)
+class Comparison:
+    """One comparison of a linear form with a difference (or of two sides of an identity).
+
+    ``error`` is ‖L − D‖ / scale and ``bound`` the relative error the comparison allows:
+    the estimated error of the difference and the rounding of both sides, times
+    ``SAFETY``, never below ``TOLERANCE`` (``IDENTITY_TOLERANCE`` for identities); the
+    scale is the size of the two sides themselves (the directional derivative), never of
+    the function's value.  ``checked`` is False when the two sides cannot confirm
+    anything (both vanish or underflow, or the bound exceeds ``CEILING``); such a
+    comparison fails only when the sides differ by more than even that bound.
+    """
+
+    error: float
+    bound: float
+    checked: bool
+    reason: str = ""            # why not checked
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= self.bound
+
+    @property
+    def failed(self) -> bool:
+        return not self.ok
 
 
-def _direction(derivation, w, values, rng):
-    """A random direction for ``w``; symmetric when its gradient is the symmetric-subspace one
-    (``sym(G) : dW = G : dW`` holds only for symmetric dW)."""
-    d = rng.normal(size=dense(values[w.name]).shape)
-    structured = w.props & {"symmetric", "spd"}
-    if derivation.options.get("symmetric_gradient") and structured and d.shape[0] == d.shape[1]:
-        d = (d + d.T) / 2
-    return d
+def judge(a, b, uncertainty: float, floor: float) -> Comparison:
+    """``a`` against ``b``, when their difference may be ``uncertainty`` (absolute) for
+    reasons other than a wrong formula; ``floor`` is the smallest relative bound."""
+    a, b = dense(a), dense(b)
+    scale = max(norm_bound(a), norm_bound(b))
+    if not (np.isfinite(scale) and np.isfinite(uncertainty)):
+        return Comparison(np.inf, np.inf, False, "values too large to compare")
+    if scale <= TINY:
+        return Comparison(0.0, np.inf, False, "both sides vanish (or underflow)")
+    error = float(np.linalg.norm(a - b)) / scale
+    bound = max(SAFETY * uncertainty / scale, floor)
+    if not np.isfinite(error):
+        return Comparison(np.inf, bound, True)
+    if bound > CEILING and error <= bound:
+        return Comparison(error, bound, False, "rounding dominates the comparison")
+    return Comparison(error, bound, True)
 
 
-def adjoint_values(derivation, values, sizes) -> dict:
-    """The named adjoints ``z̄`` at the point, in sweep order (each needs only earlier ones)."""
-    found: dict[str, object] = {}
-    for step in derivation.steps[1:]:
-        found[E.Adjoint(step.variable).key] = evaluate(step.adjoint, {**values, **found}, None, sizes)
-    return found
+def worst(comparisons) -> Comparison:
+    """A line's verdict over its directions: the worst failure, else the least precise
+    checked comparison, else not checked."""
+    comparisons = list(comparisons)
+    failed = [c for c in comparisons if c.failed]
+    if failed:
+        return max(failed, key=lambda c: c.error / c.bound)
+    checked = [c for c in comparisons if c.checked]
+    if checked:
+        return max(checked, key=lambda c: (c.bound, c.error))
+    return comparisons[0] if comparisons else Comparison(0.0, np.inf, False, "nothing to compare")
 
 
 def relative_error(a, b, floor: float = TINY) -> float:
-    """‖a − b‖ relative to the larger of ‖a‖, ‖b‖ and ``floor`` (the rounding noise
-    level, so a derivative that is truly 0 is not judged by its noise alone).
+    """‖a − b‖ relative to the larger of ‖a‖, ‖b‖ and ``floor``.
 
     Values too large to compare (a norm or the floor overflowing) give ``inf``, never
     ``nan``: a nan would pass every ``max`` and no ``<=``, and a line would be called
@@ -209,64 +280,128 @@ def relative_error(a, b, floor: float = TINY) -> float:
     return error if np.isfinite(error) else np.inf
 
 
-def noise_floor(magnitude: float | np.floating, tolerance: float, spread: float = 1.0) -> float:
-    """The scale below which a difference is rounding noise: ``10 ε · magnitude / spread``,
-    divided by the tolerance so noise alone can never fail a line."""
-    return 10 * np.finfo(float).eps * magnitude / (spread * tolerance)
+def rounding(magnitude: float) -> float:
+    """The rounding error a value computed from terms of this size may carry."""
+    return ROUNDING * EPS * magnitude
 
 
-def _step(values: dict, names) -> float:
-    """The central-difference step: STEP relative to the largest perturbed entry."""
-    largest = max((np.max(np.abs(dense(values[n]))) for n in names), default=1.0)
-    return STEP * max(1.0, float(largest))
+# ---------------------------------------------------------------- the difference
+
+
+def compare_with_difference(function, linear, values, direction, linear_floor=0.0) -> Comparison:
+    """The linear form ``linear`` against the derivative of ``function`` at ``values``
+    along ``direction`` (a dict name → array or LowRank), as a ``Comparison``.
+
+    The derivative is a Richardson extrapolation of central differences at steps t and
+    t/2; its error is estimated from their disagreement and from the rounding of the
+    function's values (which grows as the step shrinks).  A step that cannot decide is
+    followed by a smaller one (steep functions) and a larger one (large values, such as
+    a constant offset, swamp small steps); a right derivative agrees at some step, a
+    wrong one differs at every step that can tell.  ``linear_floor`` is the rounding
+    of the linear form's own terms.  A DomainError at the first step redraws the point.
+    """
+    comparisons = []
+    for k, step in enumerate(STEPS):
+        try:
+            estimate, uncertainty = _richardson(function, values, direction, step)
+        except DomainError:
+            if k == 0:
+                raise
+            continue
+        comparison = judge(linear, estimate, uncertainty + linear_floor, TOLERANCE)
+        if comparison.checked and comparison.ok:
+            return comparison
+        comparisons.append(comparison)
+    failed = [c for c in comparisons if c.failed]
+    if failed:                                  # the mildest failure: no step agreed
+        return min(failed, key=lambda c: c.error / c.bound)
+    return min(comparisons, key=lambda c: c.bound)
+
+
+def _richardson(function, values, direction, step):
+    """``(4 D(t/2) − D(t)) / 3`` from central differences ``D``, and its error estimate."""
+    t = step * max(1.0, _largest(values, direction)) / max(_largest(direction, direction), TINY)
+    wide, magnitude = _central(function, values, direction, t)
+    half, magnitude_half = _central(function, values, direction, t / 2)
+    estimate = (4 * half - wide) / 3
+    truncation = float(np.linalg.norm(wide - half)) / 3
+    noise = 3 * rounding(max(magnitude, magnitude_half)) / t
+    return estimate, truncation + noise + rounding(norm_bound(estimate)) / step
+
+
+def _central(function, values, direction, t):
+    plus = dense(function(_shifted(values, direction, t)))
+    minus = dense(function(_shifted(values, direction, -t)))
+    return (plus - minus) / (2 * t), max(norm_bound(plus), norm_bound(minus))
+
+
+def _largest(values, names) -> float:
+    """The size of a typical entry of the named values (RMS: one BLAS pass, cached)."""
+    sizes = [typical_entry(values[n]) for n in names]
+    return max(sizes, default=1.0)
 
 
 def _shifted(values: dict, direction: dict, t: float) -> dict:
     moved = dict(values)
     for name, d in direction.items():
-        moved[name] = dense(values[name]) + t * d
+        moved[name] = add(values[name], scaled(d, t))
     return moved
+# ---------------------------------------------------------------- the verdicts
 
 
-def _difference(function, values, direction, shrink: float = 1.0):
-    """Central difference of ``function(values)`` along ``direction``, its step and the
-    rounding-noise floor of its value."""
-    t = _step(values, direction) * shrink
-    plus = function(_shifted(values, direction, t))
-    minus = function(_shifted(values, direction, -t))
-    magnitude = max(np.linalg.norm(dense(plus)), np.linalg.norm(dense(minus)))
-    return (plus - minus) / (2 * t), t, noise_floor(magnitude, TOLERANCE, t)
+def _verdicts(derivation, point, sizes, rng, directions) -> list:
+    chain = derivation.chain
+    values = forward(chain, point, sizes, keep_diagonal=True)
+    values.update(_adjoints(derivation, values, sizes))
+    wrt_dirs = [{w.name: _direction(derivation, w, values, rng) for w in chain.wrt}
+                for _ in range(directions)]
+    diffs = [propagate(derivation, values, direction, sizes) for direction in wrt_dirs]
+    return (_definition_verdicts(derivation, values, sizes, rng, directions)
+            + _substitution_verdicts(derivation, values, sizes, diffs)
+            + _step_verdicts(derivation, values, sizes, diffs)
+            + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
 
 
-def _fourth_order(function, values, direction, t):
-    """``(8(f(t)−f(−t)) − (f(2t)−f(−2t))) / 12t``: O(t⁴) error, so t can be large."""
-    try:
-        f = {k: function(_shifted(values, direction, k * t)) for k in (-2, -1, 1, 2)}
-    except DomainError:
-        return None
-    return (8 * (f[1] - f[-1]) - (f[2] - f[-2])) / (12 * t)
+def _merge(old: list, new: list) -> list:
+    """After a redraw: a line keeps its first verdict that says something."""
+    return [o if o.checked else n for o, n in zip(old, new)]
 
 
-def _compare_with_difference(function, linear, values, direction, linear_floor=0.0) -> float:
-    """Relative error of the linear form against the derivative of ``function``.
+def random_direction(shape, rng, symmetric: bool = False):
+    """A random direction: ``u vᵀ`` for a matrix (stored as its factors; a wrong linear
+    form is still caught with probability 1, at O(n) instead of O(n²)), dense when small.
+    ``symmetric`` gives ``(u vᵀ + v uᵀ)/2``."""
+    rows, cols = shape
+    if min(rows, cols) < THIN:
+        d = rng.normal(size=shape)
+        return (d + d.T) / 2 if symmetric and rows == cols else d
+    u, v = rng.normal(size=(rows, 1)), rng.normal(size=(cols, 1))
+    if symmetric and rows == cols:
+        return LowRank(None, np.hstack([u, v]) / 2, np.hstack([v, u]))
+    return LowRank(None, u, v)
 
-    A steep function can defeat one step size, so a failure is retried with smaller
-    central-difference steps and a wide fourth-order one; a right derivative agrees at
-    some step, a wrong one at none.  ``linear_floor`` is the rounding scale of the
-    linear form's own terms.
-    """
-    numeric, _, floor = _difference(function, values, direction)   # a DomainError redraws
-    error = relative_error(linear, numeric, max(floor, linear_floor))
-    for shrink in SHRINKS[1:]:
-        if error <= TOLERANCE:
-            return error
-        numeric, _, floor = _difference(function, values, direction, shrink)
-        error = min(error, relative_error(linear, numeric, max(floor, linear_floor)))
-    for wide in WIDE_STEPS:
-        better = _fourth_order(function, values, direction, _step(values, direction) * wide / STEP)
-        if better is not None:
-            error = min(error, relative_error(linear, better, max(floor, linear_floor)))
-    return error
+
+def _direction(derivation, w, values, rng):
+    """A random direction for ``w``; symmetric only when its gradient is the
+    symmetric-subspace one (``sym(G) : dW = G : dW`` holds only for symmetric dW):
+    otherwise a symmetric input moves in every direction, so a transposed gradient fails."""
+    structured = bool(w.props & {"symmetric", "spd"})
+    symmetric = bool(derivation.options.get("symmetric_gradient")) and structured
+    return random_direction(values[w.name].shape, rng, symmetric)
+
+
+def _adjoints(derivation, values, sizes) -> dict:
+    """The named adjoints ``z̄`` at the point, in sweep order, in compact forms."""
+    found: dict[str, object] = {}
+    for step in derivation.steps[1:]:
+        found[E.Adjoint(step.variable).key] = evaluate_raw(step.adjoint, {**values, **found},
+                                                           None, sizes)
+    return found
+
+
+def adjoint_values(derivation, values, sizes) -> dict:
+    """The named adjoints ``z̄`` at the point, in sweep order (each needs only earlier ones)."""
+    return {k: dense(v) for k, v in _adjoints(derivation, values, sizes).items()}
 
 
 def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
@@ -278,23 +413,41 @@ def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
         target = line.differential_of
         function_expr = line.expr if not line.is_alias else chain.definition_of(target).expr
         names, tied = _perturbed(chain, function_expr, line.differential, active)
+        if not names and not tied and isinstance(line.differential, E.Zero):
+            verdicts.append(LineVerdict("definition", index, line.line, 0.0, True,
+                                        "exact: no operand varies", exact=True))
+            continue
 
         def function(moved, expr=function_expr, line=line, tied=tied):
             for alias, vector in tied.items():
-                moved[alias] = np.diagflat(moved[vector])
-            return _at_line(line.line, evaluate, expr, moved, None, sizes)
+                moved[alias] = DiagValue(dense(moved[vector]))
+            return _at_line(line.line, evaluate_raw, expr, moved, None, sizes)
 
-        worst = 0.0
+        comparisons = []
         for _ in range(directions):
-            direction = {n: rng.normal(size=values[n].shape) for n in names}
-            linear = _at_line(line.line, evaluate, line.differential, values, direction, sizes)
-            floor = noise_floor(magnitude(line.differential, values, direction, sizes), TOLERANCE)
-            worst = max(worst, _compare_with_difference(function, linear, values, direction, floor))
-        ok = worst <= TOLERANCE
-        note = "" if ok else (f"d{target.name} differs from a central difference of "
-                              f"{target.name}'s definition")
-        verdicts.append(LineVerdict("definition", index, line.line, worst, ok, note))
+            direction = {n: random_direction(values[n].shape, rng) for n in names}
+            linear = _at_line(line.line, evaluate_raw, line.differential, values, direction,
+                              sizes)
+            floor = rounding(magnitude(line.differential, values, direction, sizes))
+            comparisons.append(compare_with_difference(function, linear, values, direction,
+                                                       floor))
+        verdicts.append(_line_verdict(
+            "definition", index, line.line, worst(comparisons),
+            f"d{target.name} differs from a central difference of {target.name}'s definition"))
     return verdicts
+
+
+def _line_verdict(block, index, line, comparison: Comparison, failure: str) -> LineVerdict:
+    """The LineVerdict of a comparison: its note says why it failed or was not checked."""
+    if comparison.failed:
+        note = failure
+    elif not comparison.checked:
+        note = f"not checked: {comparison.reason}"
+    else:
+        note = ""
+    return LineVerdict(block, index, line, comparison.error, comparison.ok, note,
+                       checked=comparison.checked or comparison.failed,
+                       tolerance=comparison.bound)
 
 
 def _perturbed(chain, function_expr, differential, active):
@@ -337,7 +490,7 @@ def propagate(derivation, values, direction: dict, sizes) -> dict:
     """dX of every defined variable along the wrt ``direction``, in chain order.
 
     Uses the line that shows dX (not an alias line); a variable without one (an
-    alias ``S = Diag(s)``) is linearised from its definition.
+    alias ``S = Diag(s)``) is linearised from its definition.  Values stay compact.
     """
     shown = {line.differential_of.name: line for line in derivation.definitions
              if not line.is_alias}
@@ -346,7 +499,7 @@ def propagate(derivation, values, direction: dict, sizes) -> dict:
         tick(derivation.chain.source, definition.line)
         name = definition.symbol.name
         if name in shown:
-            diffs[name] = evaluate(shown[name].differential, values, diffs, sizes)
+            diffs[name] = evaluate_raw(shown[name].differential, values, diffs, sizes)
         else:
             diffs[name] = _linearise(definition.expr, values, diffs, sizes)
     return diffs
@@ -355,47 +508,49 @@ def propagate(derivation, values, direction: dict, sizes) -> dict:
 def _linearise(expr, values, diffs, sizes):
     """d(expr): exact for ``Diag(s)``, else a central difference along the operands' dX."""
     if isinstance(expr, E.Diag) and isinstance(expr.arg, E.Symbol):
-        return evaluate(E.Diag(E.Differential(expr.arg)), values, diffs, sizes)
+        return evaluate_raw(E.Diag(E.Differential(expr.arg)), values, diffs, sizes)
     moved = {n.name: diffs[n.name] for n in E.walk(expr)
              if isinstance(n, E.Symbol) and n.name in diffs}
     if not moved:
         return np.zeros(dense(evaluate(expr, values, None, sizes)).shape)
-    return _difference(lambda v: evaluate(expr, v, None, sizes), values, moved)[0]
+    return _richardson(lambda v: evaluate(expr, v, None, sizes), values, moved, STEPS[0])[0]
 
 
-def _substitution_verdicts(derivation, values, sizes, wrt_dirs) -> list:
+def _identity(sides, values, diffs, sizes) -> Comparison:
+    """Two sides of an exact identity: equal up to the rounding of their terms."""
+    (a, a_expr), (b, b_expr) = sides
+    uncertainty = rounding(magnitude(a_expr, values, diffs, sizes)
+                           + magnitude(b_expr, values, diffs, sizes))
+    return judge(a, b, uncertainty, IDENTITY_TOLERANCE)
+
+
+def _substitution_verdicts(derivation, values, sizes, all_diffs) -> list:
     lines = derivation.substitutions
-    worst = [0.0] * len(lines)
-    for direction in wrt_dirs:
-        diffs = propagate(derivation, values, direction, sizes)
-        first = evaluate(lines[0].expr, values, diffs, sizes) if lines else None
+    found: list[list] = [[] for _ in lines]
+    for diffs in all_diffs:
+        first = (evaluate(lines[0].expr, values, diffs, sizes), lines[0].expr) if lines else None
         for index, line in enumerate(lines):
             value = evaluate(line.expr, values, diffs, sizes)
-            floor = noise_floor(magnitude(line.expr, values, diffs, sizes), IDENTITY_TOLERANCE)
-            worst[index] = max(worst[index], relative_error(value, first, floor))
-    return [LineVerdict("substitution", i, 0, err, err <= IDENTITY_TOLERANCE,
-                        "" if err <= IDENTITY_TOLERANCE else
-                        "not equal to the first line dE (an exact identity)")
-            for i, err in enumerate(worst)]
+            found[index].append(_identity(((value, line.expr), first), values, diffs, sizes))
+    return [_line_verdict("substitution", i, 0, worst(c),
+                          "not equal to the first line dE (an exact identity)")
+            for i, c in enumerate(found)]
 
 
-def _step_verdicts(derivation, values, sizes, wrt_dirs) -> list:
+def _step_verdicts(derivation, values, sizes, all_diffs) -> list:
     """Each backprop step ``z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ`` is an exact identity."""
     steps = derivation.steps
-    worst = [0.0] * len(steps)
-    for direction in wrt_dirs:
-        diffs = propagate(derivation, values, direction, sizes)
+    found: list[list] = [[] for _ in steps]
+    for diffs in all_diffs:
         for index, step in enumerate(steps):
             lhs = step.substituted if index == 0 else \
                 E.Frobenius(E.Adjoint(step.variable), E.Differential(step.variable))
-            expected = evaluate(lhs, values, diffs, sizes)
+            expected = (evaluate(lhs, values, diffs, sizes), lhs)
             for side in (step.substituted, step.moved):
-                floor = noise_floor(magnitude(side, values, diffs, sizes), IDENTITY_TOLERANCE)
-                error = relative_error(evaluate(side, values, diffs, sizes), expected, floor)
-                worst[index] = max(worst[index], error)
-    return [LineVerdict("step", i, 0, err, err <= IDENTITY_TOLERANCE,
-                        "" if err <= IDENTITY_TOLERANCE else "the two sides differ (an exact identity)")
-            for i, err in enumerate(worst)]
+                found[index].append(_identity(((evaluate(side, values, diffs, sizes), side),
+                                               expected), values, diffs, sizes))
+    return [_line_verdict("step", i, 0, worst(c), "the two sides differ (an exact identity)")
+            for i, c in enumerate(found)]
 
 
 def shown_gradient(derivation, gradient):
@@ -413,7 +568,7 @@ def magnitude(expr, values, diffs, sizes) -> float:
             return sum(bound(t) for t in e.terms)
         if isinstance(e, (E.Mul, E.Frobenius, E.Hadamard)):
             return float(np.prod([bound(c) for c in e.children]))
-        return float(np.linalg.norm(dense(evaluate(e, values, diffs, sizes))))
+        return norm_bound(evaluate_raw(e, values, diffs, sizes))
     return bound(expr)
 
 
@@ -422,7 +577,8 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     gradients = derivation.gradients
     if not gradients:
         return []
-    g_values = [evaluate(shown_gradient(derivation, g), values, None, sizes) for g in gradients]
+    g_values = [evaluate_raw(shown_gradient(derivation, g), values, None, sizes)
+                for g in gradients]
     objective = derivation.chain.objective.symbol.name
     inputs = {item.symbol.name: values[item.symbol.name] for item in derivation.chain.inputs}
 
@@ -432,43 +588,34 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     g_scales = [magnitude(shown_gradient(derivation, g), values, None, sizes) for g in gradients]
 
     def linear(direction):
-        return sum(float(np.sum(gv * direction[g.wrt.name]))
+        return sum(inner(gv, direction[g.wrt.name])
                    for g, gv in zip(gradients, g_values) if g.wrt.name in direction)
 
     def linear_floor(direction):
-        return noise_floor(sum(scale * np.linalg.norm(direction[g.wrt.name])
-                               for g, scale in zip(gradients, g_scales) if g.wrt.name in direction),
-                           TOLERANCE)
+        return rounding(sum(scale * norm_bound(direction[g.wrt.name])
+                            for g, scale in zip(gradients, g_scales) if g.wrt.name in direction))
 
-    joint = 0.0
-    for direction in wrt_dirs:
-        joint = max(joint, _compare_with_difference(f, np.array([[linear(direction)]]),
-                                                    inputs, direction, linear_floor(direction)))
+    def compare(direction):
+        return compare_with_difference(f, np.array([[linear(direction)]]), inputs, direction,
+                                       linear_floor(direction))
+
+    joint = worst(compare(direction) for direction in wrt_dirs)
     line = derivation.chain.wrt_line
-    if joint <= TOLERANCE or len(gradients) == 1:
-        note = "checked jointly with all wrt" if len(gradients) > 1 else ""
-        if joint > TOLERANCE:
-            note = f"Σ G:d{gradients[0].wrt.name} differs from a central difference of the objective"
-        return [LineVerdict("gradient", i, line, joint, joint <= TOLERANCE, note)
-                for i in range(len(gradients))]
-    return _localise(gradients, f, linear, linear_floor, inputs, wrt_dirs[0], joint, line,
-                     objective)
-
-
-def _localise(gradients, f, linear, linear_floor, inputs, direction, joint, line,
-              objective) -> list:
-    """After a joint failure: the error of each gradient alone, to name the wrong one."""
-    alone = []
-    for g in gradients:
-        own = {g.wrt.name: direction[g.wrt.name]}
-        alone.append(_compare_with_difference(f, np.array([[linear(own)]]), inputs, own,
-                                              linear_floor(own)))
-    any_alone = any(err > TOLERANCE for err in alone)
+    failure = f"Σ G:d{gradients[0].wrt.name} differs from a central difference of the objective"
+    if joint.ok or len(gradients) == 1:
+        verdict = _line_verdict("gradient", 0, line, joint, failure)
+        if len(gradients) > 1 and verdict.checked:
+            verdict = dataclasses.replace(verdict, note="checked jointly with all wrt")
+        return [dataclasses.replace(verdict, index=i) for i in range(len(gradients))]
+    alone = [compare({g.wrt.name: wrt_dirs[0][g.wrt.name]}) for g in gradients]
+    any_alone = any(c.failed for c in alone)
     verdicts = []
-    for i, (g, err) in enumerate(zip(gradients, alone)):
-        ok = any_alone and err <= TOLERANCE
-        note = f"joint error {joint:.3g}; ∂{objective}/∂{g.wrt.name} alone {err:.3g}"
-        verdicts.append(LineVerdict("gradient", i, line, err if any_alone else joint, ok, note))
+    for i, (g, c) in enumerate(zip(gradients, alone)):
+        note = f"joint error {joint.error:.3g}; ∂{objective}/∂{g.wrt.name} alone {c.error:.3g}"
+        ok = any_alone and c.ok
+        verdicts.append(LineVerdict("gradient", i, line, c.error if any_alone else joint.error,
+                                    ok, note, checked=True,
+                                    tolerance=c.bound if any_alone else joint.bound))
     return verdicts
 
 

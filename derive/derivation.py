@@ -150,14 +150,26 @@ class Hessian:
 
 @dataclass(frozen=True)
 class LineVerdict:
-    """The numeric verdict on one displayed line."""
+    """The numeric verdict on one displayed line.
 
-    block: str                # "definition", "substitution" or "gradient"
+    ``ok`` is False only for a line shown to be wrong; ``checked`` is False for a line no
+    point could confirm (both sides vanish, underflow, or rounding dominates): never a
+    pass, said in every output.  ``exact`` marks a line also checked in exact arithmetic.
+    """
+
+    block: str                # "definition", "substitution", "step", "gradient", …
     index: int                # position within its block
     line: int                 # source line (0 when the line has none)
     relative_error: float
     ok: bool
     note: str = ""
+    checked: bool = True
+    exact: bool = False
+    tolerance: float | None = None   # the bound this line was held to (from its error estimate)
+
+    @property
+    def verified(self) -> bool:
+        return self.ok and (self.checked or self.exact)
 
 
 @dataclass(frozen=True)
@@ -168,18 +180,34 @@ class CheckResult:
     directions: int
     sizes: dict               # symbolic size name -> value used
     verdicts: tuple           # of LineVerdict
+    points: int = 1           # random points the verdicts were gathered at
+    exact_prime: int = 0      # the prime of the exact check (0: none)
 
     @property
     def ok(self) -> bool:
+        """No line was shown wrong (some may be unchecked: see ``complete``)."""
         return all(v.ok for v in self.verdicts)
 
     @property
+    def complete(self) -> bool:
+        """Every line was checked."""
+        return all(v.verified for v in self.verdicts)
+
+    @property
     def worst(self) -> float:
-        return max((v.relative_error for v in self.verdicts), default=0.0)
+        return max((v.relative_error for v in self.verdicts if v.checked), default=0.0)
 
     @property
     def failures(self) -> list:
         return [v for v in self.verdicts if not v.ok]
+
+    @property
+    def unchecked(self) -> list:
+        return [v for v in self.verdicts if v.ok and not v.verified]
+
+    @property
+    def exact(self) -> list:
+        return [v for v in self.verdicts if v.exact]
 
 
 # The output layer fills this when it is imported (render.py; derive.api imports it): a
@@ -267,6 +295,8 @@ class Derivation:
         gradients = "; ".join(g.text for g in self.gradients)
         if self.check is None:
             verdict = "not checked"
+        elif self.check.ok and self.check.unchecked:
+            verdict = f"{len(self.check.unchecked)} line(s) NOT checked, the others verified"
         elif self.check.ok:
             verdict = f"verified, worst relative error {self.check.worst:.1e}"
         else:

@@ -3,7 +3,12 @@
 Every value is a 2-D float array (vectors ``(n, 1)``, scalars ``(1, 1)``). The walk
 is iterative, so a 20 000-term sum or a deep tree never hits Python's recursion
 limit. Internally a diagonal matrix (``Diag(v)``, ``I``, sums and products of them)
-is kept as its diagonal, so ``(S − S²) dv`` costs O(n), not O(n³), at n = 1000.
+is kept as its diagonal, so ``(S − S²) dv`` costs O(n), not O(n³), at n = 1000; a
+low-rank matrix (the check's direction ``u vᵀ``, an outer product ``a xᵀ``, a point moved
+along one, ``W + t u vᵀ``) is kept as its factors, so ``(W + t u vᵀ)x = Wx + t u(vᵀx)``
+costs a matrix–vector product, and ``Wx`` itself is computed once per check
+(``product_cache``). Finiteness is tested where a function can make inf or nan (its
+output) and on the result, not at every node.
 """
 from __future__ import annotations
 
@@ -53,15 +58,151 @@ class DiagValue:
         return np.diag(self.vec[:, 0])
 
 
+class LowRank:
+    """``base + left rightᵀ`` (``base`` None is 0) with ``left`` p×r, ``right`` q×r, r small.
+
+    Only matrices at least ``THIN`` rows and columns stay factored; anything thinner is
+    cheaper dense.  Operations that do not know the form see it dense (``dense_args``).
+    """
+
+    __slots__ = ("base", "left", "right")
+
+    def __init__(self, base, left, right):
+        self.base, self.left, self.right = base, left, right
+
+    @property
+    def shape(self):
+        return (self.left.shape[0], self.right.shape[0])
+
+    @property
+    def dtype(self):
+        return np.result_type(self.left, self.right, *(() if self.base is None else (self.base,)))
+
+    def dense(self):
+        product = self.left @ self.right.T
+        return product if self.base is None else self.base + product
+
+    def scaled(self, c):
+        return LowRank(None if self.base is None else c * self.base, c * self.left, self.right)
+
+    def transposed(self):
+        return LowRank(None if self.base is None else self.base.T, self.right, self.left)
+
+
+THIN = 5            # a matrix with fewer rows or columns than this is stored dense
+MAX_RANK = 4        # a sum of low-rank terms beyond this rank is stored dense
+
+
+def low_rank(base, left, right):
+    """``base + left rightᵀ``, factored when that is smaller than dense."""
+    rows, cols = left.shape[0], right.shape[0]
+    if min(rows, cols) < THIN or left.shape[1] > MAX_RANK:
+        return LowRank(None if base is None else dense(base), left, right).dense()
+    if isinstance(base, DiagValue):
+        base = base.dense()
+    return LowRank(base, left, right)
+
+
 def dense(value) -> np.ndarray:
-    return value.dense() if isinstance(value, DiagValue) else value
+    return value.dense() if isinstance(value, (DiagValue, LowRank)) else value
 
 
-def as_matrix(value) -> np.ndarray | DiagValue:
-    """A 2-D float array: scalars become ``(1, 1)``, 1-D arrays column vectors."""
+def norm_bound(value) -> float:
+    """An upper bound on the Frobenius norm without forming the matrix (exact unless low-rank)."""
     if isinstance(value, DiagValue):
+        return float(np.linalg.norm(value.vec))
+    if isinstance(value, LowRank):
+        base = 0.0 if value.base is None else float(np.linalg.norm(value.base))
+        return base + float(np.linalg.norm(value.left) * np.linalg.norm(value.right))
+    return float(np.linalg.norm(value))
+
+
+def add(a, b):
+    """``a + b`` in the most compact form (a point moved along ``u vᵀ`` stays factored)."""
+    return _add(None, [as_matrix(a), as_matrix(b)])
+
+
+def scaled(value, c: float):
+    """``c · value``, keeping its form."""
+    if isinstance(value, LowRank):
+        return value.scaled(c)
+    if isinstance(value, DiagValue):
+        return DiagValue(c * value.vec)
+    return c * value
+
+
+def inner(a, b) -> float:
+    """``a : b`` of two values in any form (``G : u vᵀ = uᵀ G v``)."""
+    return _inner(as_matrix(a), as_matrix(b))
+
+
+def typical_entry(value) -> float:
+    """The RMS of the entries (of a point's arrays: computed once per check)."""
+    if _products is not None and isinstance(value, np.ndarray) and id(value) in _products.pinned:
+        found = _products.rms.get(id(value))
+        if found is None:
+            found = _products.rms[id(value)] = _rms(value)
+        return found
+    return _rms(value)
+
+
+def _rms(value) -> float:
+    size = value.shape[0] if isinstance(value, DiagValue) else value.shape[0] * value.shape[1]
+    return norm_bound(value) / np.sqrt(max(size, 1))
+
+
+# ---------------------------------------------------------------- products at the point, once
+
+
+class _Products:
+    """Dense products of the point's own arrays, by the arrays' identity (kept alive here,
+    so an identity is never reused): the moved evaluations of a check share ``Wx``."""
+
+    def __init__(self, arrays):
+        self.pinned = {id(a): a for a in arrays if isinstance(a, np.ndarray)}
+        self.done: dict = {}
+        self.rms: dict = {}
+
+    def product(self, factors):
+        key = tuple(id(f) for f in factors)
+        if not all(self.pinned.get(k) is f for k, f in zip(key, factors)):
+            return np.linalg.multi_dot(factors)
+        if key not in self.done:
+            self.done[key] = np.linalg.multi_dot(factors)
+            self.pinned[id(self.done[key])] = self.done[key]
+        return self.done[key]
+
+
+_products: _Products | None = None
+
+
+class product_cache:
+    """``with product_cache(values): …`` — products of ``values``' arrays are computed once."""
+
+    def __init__(self, values):
+        self.cache = _Products(values.values())
+
+    def __enter__(self):
+        global _products
+        self.saved, _products = _products, self.cache
+        return self.cache
+
+    def __exit__(self, *exc):
+        global _products
+        _products = self.saved
+
+
+def _multi_dot(factors):
+    if _products is not None:
+        return _products.product(factors)
+    return np.linalg.multi_dot(factors)
+
+
+def as_matrix(value) -> np.ndarray | DiagValue | LowRank:
+    """A 2-D float array: scalars become ``(1, 1)``, 1-D arrays column vectors."""
+    if isinstance(value, (DiagValue, LowRank)):
         return value
-    array = np.asarray(value, dtype=float)
+    array = np.asarray(value, dtype=complex if np.iscomplexobj(value) else float)
     if array.ndim == 0:
         return array.reshape(1, 1)
     if array.ndim == 1:
@@ -104,8 +245,13 @@ def _scalar(value) -> float:
 
 
 def _finite(value, node):
-    array = value.vec if isinstance(value, DiagValue) else value
-    if not np.all(np.isfinite(array)):
+    if isinstance(value, LowRank):
+        arrays = [value.left, value.right]
+        if value.base is not None and (_products is None or id(value.base) not in _products.pinned):
+            arrays.append(value.base)
+    else:
+        arrays = [value.vec if isinstance(value, DiagValue) else value]
+    if not all(np.all(np.isfinite(a)) for a in arrays):
         raise DomainError(_name(node), "finite values (got inf or nan)", node)
     return value
 
@@ -124,9 +270,21 @@ def _name(node) -> str:
 def _add(node, args):
     if all(isinstance(a, DiagValue) for a in args):
         return DiagValue(sum(a.vec for a in args))
+    low = [a for a in args if isinstance(a, LowRank)]
+    if low and sum(a.left.shape[1] for a in low) <= MAX_RANK:
+        bases = [a.base for a in low if a.base is not None] \
+            + [a for a in args if not isinstance(a, LowRank)]
+        base = None if not bases else bases[0] if len(bases) == 1 else _add(node, bases)
+        return low_rank(base, np.hstack([a.left for a in low]), np.hstack([a.right for a in low]))
     total = dense(args[0]).copy()
     for a in args[1:]:
-        total += dense(a)
+        total = total + dense(a) if np.iscomplexobj(a) and not np.iscomplexobj(total) \
+            else _iadd(total, dense(a))
+    return total
+
+
+def _iadd(total, term):
+    total += term
     return total
 
 
@@ -150,10 +308,23 @@ def _mul(node, args):
         for m in run[1:]:
             vec = vec * m.vec
         return DiagValue(coefficient * vec)
-    return coefficient * _chain_product(run)
+    product = _chain_product(run)
+    if coefficient == 1:
+        return product
+    return product.scaled(coefficient) if isinstance(product, LowRank) else coefficient * product
 
 
 def _chain_product(matrices):
+    """A product of matrices in the cheapest order; a low-rank factor ``B + L Rᵀ`` splits
+    it into ``…B…`` and ``(…L)(Rᵀ…)``, and a product through a vector (``a xᵀ``) stays
+    factored."""
+    for i, m in enumerate(matrices):
+        if isinstance(m, LowRank):
+            before, after = list(matrices[:i]), list(matrices[i + 1:])
+            left = _chain_product(before + [m.left]) if before else m.left
+            right = _chain_product([m.right.T] + after) if after else m.right.T
+            base = _chain_product(before + [m.base] + after) if m.base is not None else None
+            return low_rank(base, dense(left), dense(right).T)
     dense_factors = []
     pending = None  # a diagonal still to be applied to the next dense factor (left)
     for m in matrices:
@@ -169,7 +340,16 @@ def _chain_product(matrices):
         return DiagValue(pending)
     if len(dense_factors) == 1:
         return dense_factors[0]
-    return np.linalg.multi_dot(dense_factors)
+    rows, cols = dense_factors[0].shape[0], dense_factors[-1].shape[1]
+    thin = next((k for k, f in enumerate(dense_factors[:-1]) if f.shape[1] == 1), None)
+    if thin is not None and min(rows, cols) >= THIN:
+        return LowRank(None, _product_of(dense_factors[:thin + 1]),
+                       _product_of(dense_factors[thin + 1:]).T)
+    return _multi_dot(dense_factors)
+
+
+def _product_of(factors):
+    return factors[0] if len(factors) == 1 else _multi_dot(factors)
 
 
 def _inverse(node, x):
@@ -218,13 +398,37 @@ def _hadamard_divide(node, a, b):
 def _diag_part(x):
     if isinstance(x, DiagValue):
         return x.vec
+    if isinstance(x, LowRank):
+        low = np.sum(x.left * x.right, axis=1, keepdims=True)
+        return low if x.base is None else _diag_part(x.base) + low
     return np.diagonal(x).reshape(-1, 1).copy()
 
 
 def _frobenius(node, a, b):
+    return np.array([[_inner(a, b)]])
+
+
+def _inner(a, b):
+    """``A : B`` without forming a low-rank or diagonal operand: ``G : u vᵀ = uᵀ G v``."""
+    if isinstance(a, LowRank) and not isinstance(b, LowRank):
+        a, b = b, a
+    if isinstance(b, LowRank):
+        base = 0.0 if b.base is None else _inner(a, b.base)
+        if isinstance(a, LowRank):
+            low = np.sum((a.left.T @ b.left) * (a.right.T @ b.right))
+            low = low + (0.0 if a.base is None else np.sum(b.left * (a.base @ b.right)))
+        elif isinstance(a, DiagValue):
+            low = np.sum(a.vec * b.left * b.right)
+        else:
+            low = np.sum(b.left * (a @ b.right))
+        return base + low
     if isinstance(a, DiagValue) or isinstance(b, DiagValue):
-        return np.array([[float(np.sum(_diag_part(a) * _diag_part(b)))]])
-    return np.array([[float(np.sum(a * b))]])
+        return _real_or_complex(np.sum(_diag_part(a) * _diag_part(b)))
+    return _real_or_complex(np.sum(a * b))
+
+
+def _real_or_complex(x):
+    return complex(x) if np.iscomplexobj(x) else float(x)
 
 
 def _det(node, x):
@@ -309,7 +513,8 @@ def _leaf(node, values, differentials, sizes):
         if differentials and name in differentials:
             return as_matrix(differentials[name])
         if name in values:
-            return np.zeros(as_matrix(values[name]).shape)
+            return np.zeros(values[name].shape if hasattr(values[name], "shape")
+                            else as_matrix(values[name]).shape)
         return np.zeros(concrete_shape(node.shape, sizes))
     if isinstance(node, E.Adjoint):
         return as_matrix(values[node.key])
@@ -337,10 +542,11 @@ def commutation(m: int, n: int) -> np.ndarray:
 
 
 UNARY = {
-    E.Transpose: lambda node, x: x if isinstance(x, DiagValue) else x.T,
+    E.Transpose: lambda node, x: x if isinstance(x, DiagValue) else
+    x.transposed() if isinstance(x, LowRank) else x.T,
     E.Inverse: _inverse,
     E.Power: _power,
-    E.Trace: lambda node, x: np.array([[float(np.sum(_diag_part(x)))]]),
+    E.Trace: lambda node, x: np.array([[_real_or_complex(np.sum(_diag_part(x)))]]),
     E.Det: _det,
     E.LogDet: _logdet,
     E.Apply: _apply,
@@ -365,8 +571,18 @@ BINARY = {
 NARY = {E.Add: _add, E.Mul: _mul}
 
 
+LOW_RANK_AWARE = frozenset({E.Add, E.Mul, E.Transpose, E.Frobenius, E.Trace, E.DiagPart})
+CAN_OVERFLOW = frozenset({E.Apply, E.Unspecified, E.Inverse, E.Power, E.Det, E.LogDet,
+                          E.HadamardDivide, E.ElementPower, E.Softmax, E.SoftmaxRows,
+                          E.LogSumExp, E.Norm, E.Kron})
+"""Nodes whose output is tested for inf and nan: the functions; sums and products are
+linear, so an overflow in one shows in the function it feeds or in the result."""
+
+
 def _combine(node, args):
     kind = type(node)
+    if kind not in LOW_RANK_AWARE:
+        args = [a.dense() if isinstance(a, LowRank) else a for a in args]
     if kind in NARY:
         return NARY[kind](node, args)
     if kind in BINARY:
@@ -379,7 +595,8 @@ def _combine(node, args):
 
 def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
                  sizes: dict | None = None):
-    """Like ``evaluate`` but a diagonal result may stay a ``DiagValue``."""
+    """Like ``evaluate`` but a diagonal result may stay a ``DiagValue``, a low-rank one a
+    ``LowRank``."""
     sizes = _complete_sizes(expr, values, sizes)
     memo = {}
     stack = [(expr, False)]
@@ -391,17 +608,18 @@ def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
                 continue
             children = node.children
             if not children:
-                memo[key] = _finite(_leaf(node, values, differentials, sizes), node)
+                memo[key] = _leaf(node, values, differentials, sizes)
             elif expanded and isinstance(node, E.Unvec):     # the only node needing its sizes
                 shape = concrete_shape(node.shape, sizes)
                 memo[key] = dense(memo[id(node.arg)]).reshape(shape, order="F")
             elif expanded:
                 args = [memo[id(c)] for c in children]
-                memo[key] = _finite(_combine(node, args), node)
+                value = _combine(node, args)
+                memo[key] = _finite(value, node) if type(node) in CAN_OVERFLOW else value
             else:
                 stack.append((node, True))
                 stack.extend((c, False) for c in children if id(c) not in memo)
-    return memo[id(expr)]
+    return _finite(memo[id(expr)], expr)
 
 
 def _complete_sizes(expr, values, sizes):
@@ -425,6 +643,8 @@ def evaluate(expr: E.Expr, values: dict, differentials: dict | None = None,
 def forward(chain, inputs: dict, sizes: dict | None = None, keep_diagonal: bool = False) -> dict:
     """Every defined variable's value, in chain order (inputs included in the result).
 
+    ``keep_diagonal`` keeps diagonal and low-rank values in their compact forms (for the
+    check); otherwise every value is a plain array.
     A DomainError raised here carries ``definition``, the Definition that failed.
     """
     values = {name: as_matrix(value) for name, value in inputs.items()}

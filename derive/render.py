@@ -406,33 +406,57 @@ def _step_text(step, index: int) -> str:
 
 
 def _row(block, index, where, text, verdicts) -> dict:
+    """``checked``: a verdict confirmed the line; ``unchecked``: the check could not."""
     verdict = verdicts.get((block, index))
     return {"block": block, "index": index, "where": where, "text": text,
-            "checked": verdict is not None, "ok": verdict.ok if verdict else True,
+            "checked": verdict is not None and verdict.verified,
+            "unchecked": verdict is not None and verdict.ok and not verdict.verified,
+            "exact": verdict is not None and verdict.exact,
+            "ok": verdict.ok if verdict else True,
             "error": verdict.relative_error if verdict else None,
             "note": verdict.note if verdict else ""}
 
 
 def _status(result) -> str:
-    """``verified``, ``check failed`` or ``not checked`` (``--no-check``): never left implicit."""
+    """``verified``, ``partly checked`` (some lines could not be checked), ``check failed``
+    or ``not checked`` (``--no-check``): never left implicit."""
     if result is None:
         return "not checked"
-    return "verified" if result.ok else "check failed"
+    if not result.ok:
+        return "check failed"
+    return "verified" if result.complete else "partly checked"
 
 
 def _check_data(result) -> dict | None:
     if result is None:
         return None
-    return {"ok": result.ok, "seed": result.seed, "tolerance": result.tolerance,
+    rows = {("definition", v.index): v.line for v in result.verdicts if v.block == "definition"}
+    return {"ok": result.ok, "complete": result.complete, "seed": result.seed,
+            "tolerance": result.tolerance,
             "identity_tolerance": result.identity_tolerance, "directions": result.directions,
             "sizes": {str(k): v for k, v in result.sizes.items()},
-            "worst_relative_error": result.worst,
+            "worst_relative_error": result.worst, "points": result.points,
+            "exact_prime": result.exact_prime,
+            "exact_lines": len(result.exact), "unchecked_lines": len(result.unchecked),
+            "unchecked": [_where(v, rows) for v in result.unchecked],
             "verdicts": [{"block": v.block, "index": v.index, "line": v.line,
-                          "relative_error": v.relative_error, "ok": v.ok, "note": v.note}
+                          "relative_error": v.relative_error, "ok": v.ok, "note": v.note,
+                          "checked": v.checked, "exact": v.exact, "tolerance": v.tolerance}
                          for v in result.verdicts]}
 
 
+def _where(verdict, rows) -> str:
+    """``line 6``, ``step 2`` or ``the gradient``: how the check sentence names a line."""
+    if verdict.block == "gradient":
+        return "the gradient" if verdict.index == 0 else f"gradient {verdict.index + 1}"
+    if verdict.line:
+        return f"line {verdict.line}"
+    return f"{verdict.block} step {verdict.index + 1}"
+
+
 def _tolerance(result, verdict) -> float:
+    if verdict.tolerance is not None:
+        return verdict.tolerance
     return result.identity_tolerance if verdict.block == "substitution" else result.tolerance
 
 

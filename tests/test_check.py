@@ -75,7 +75,7 @@ def test_seed_derivation_passes():
     assert [v.line for v in result.verdicts if v.block == "definition"] == [4, 5, 6, 7]
     assert result.worst < 1e-7
     assert (result.seed, result.tolerance, result.identity_tolerance, result.directions) == \
-        (0, 1e-6, 1e-9, 3)
+        (0, 1e-8, 1e-9, 3)
     assert result.sizes == {"m": 2, "n": 3}
 
 
