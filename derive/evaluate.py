@@ -95,6 +95,8 @@ MAX_RANK = 4        # a sum of low-rank terms beyond this rank is stored dense
 
 def low_rank(base, left, right):
     """``base + left rightᵀ``, factored when that is smaller than dense."""
+    if isinstance(base, LowRank):            # (B + P Qᵀ) + L Rᵀ = B + [P L][Q R]ᵀ
+        base, left, right = base.base, np.hstack([base.left, left]), np.hstack([base.right, right])
     rows, cols = left.shape[0], right.shape[0]
     if min(rows, cols) < THIN or left.shape[1] > MAX_RANK:
         return LowRank(None if base is None else dense(base), left, right).dense()
@@ -122,7 +124,7 @@ def add(a, b):
     return _add(None, [as_matrix(a), as_matrix(b)])
 
 
-def scaled(value, c: float):
+def scaled(value, c: complex):
     """``c · value``, keeping its form."""
     if isinstance(value, LowRank):
         return value.scaled(c)
@@ -158,7 +160,7 @@ class _Products:
     """Dense products of the point's own arrays, by the arrays' identity (kept alive here,
     so an identity is never reused): the moved evaluations of a check share ``Wx``."""
 
-    def __init__(self, arrays):
+    def __init__(self, arrays) -> None:
         self.pinned = {id(a): a for a in arrays if isinstance(a, np.ndarray)}
         self.done: dict = {}
         self.rms: dict = {}
@@ -240,8 +242,9 @@ def _is_scalar(value) -> bool:
     return value.shape == (1, 1)
 
 
-def _scalar(value) -> float:
-    return float(dense(value)[0, 0])
+def _scalar(value):
+    """The entry of a 1×1 value: a float, or a complex during a complex step."""
+    return _real_or_complex(dense(value)[0, 0])
 
 
 def _finite(value, node):
@@ -278,13 +281,11 @@ def _add(node, args):
         return low_rank(base, np.hstack([a.left for a in low]), np.hstack([a.right for a in low]))
     total = dense(args[0]).copy()
     for a in args[1:]:
-        total = total + dense(a) if np.iscomplexobj(a) and not np.iscomplexobj(total) \
-            else _iadd(total, dense(a))
-    return total
-
-
-def _iadd(total, term):
-    total += term
+        term = dense(a)
+        if np.iscomplexobj(term) and not np.iscomplexobj(total):
+            total = total + term
+        else:
+            total += term
     return total
 
 
@@ -374,8 +375,10 @@ def _power(node, x):
         base = _scalar(x)
         if base == 0 and k < 0:
             raise DomainError("power", "a nonzero base", node.arg)
-        if base <= 0 and not E.is_integer(k):
+        if np.real(base) <= 0 and not E.is_integer(k):
             raise DomainError("power", f"a positive base (a power {k})", node.arg)
+        if isinstance(base, complex):
+            return np.array([[base ** (int(k) if E.is_integer(k) else float(k))]])
         return np.array([[np.float64(base) ** float(k)]])
     if isinstance(x, DiagValue):
         return DiagValue(x.vec ** k)
@@ -433,18 +436,25 @@ def _real_or_complex(x):
 
 def _det(node, x):
     if isinstance(x, DiagValue):
-        return np.array([[float(np.prod(x.vec))]])
-    return np.array([[float(np.linalg.det(x))]])
+        return np.array([[_real_or_complex(np.prod(x.vec))]])
+    return np.array([[_real_or_complex(np.linalg.det(x))]])
 
 
 def _logdet(node, x):
+    """log det, by slogdet; on a complex step, log|det| + log(sign) (analytic near a
+    positive determinant)."""
     if isinstance(x, DiagValue):
-        sign = 1.0 if np.all(x.vec > 0) else -1.0
-        value = np.sum(np.log(np.abs(x.vec)))
+        vec = x.vec
+        if np.iscomplexobj(vec):
+            sign, value = np.prod(vec / np.abs(vec)), np.sum(np.log(np.abs(vec)))
+        else:
+            sign, value = (1.0 if np.all(vec > 0) else -1.0), np.sum(np.log(np.abs(vec)))
     else:
         sign, value = np.linalg.slogdet(x)
-    if sign <= 0:
+    if np.real(sign) <= 0:
         raise DomainError("log det", "a positive determinant", node.arg)
+    if np.iscomplexobj(sign):
+        return np.array([[complex(value + np.log(sign))]])
     return np.array([[float(value)]])
 
 
@@ -452,7 +462,7 @@ def _element_power(node, x):
     x = dense(x)
     if node.exponent < 0 and np.any(x == 0):
         raise DomainError("elementwise power", "non-zero entries", node.arg)
-    if not E.is_integer(node.exponent) and np.any(x <= 0):
+    if not E.is_integer(node.exponent) and np.any(np.real(x) <= 0):
         raise DomainError("elementwise power", f"positive entries (a power {node.exponent})",
                           node.arg)
     return np.power(x, float(node.exponent))
@@ -480,13 +490,26 @@ def _kron_block_frobenius(node, g, b):
 
 def _softmax(x, axis):
     """Shifted by the largest entry, so exp never overflows."""
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    e = np.exp(x - np.max(np.real(x), axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def _logsumexp(x):
-    top = np.max(x)
-    return np.array([[float(top + np.log(np.sum(np.exp(x - top))))]])
+    top = np.max(np.real(x))
+    return np.array([[_real_or_complex(top + np.log(np.sum(np.exp(x - top))))]])
+
+
+def _norm(node, x):
+    """‖x‖; on a complex step √(Σ x²), the analytic continuation (not √(Σ |x|²))."""
+    x = dense(x)
+    if np.iscomplexobj(x):
+        return np.array([[complex(np.sqrt(np.sum(x * x)))]])
+    return np.array([[float(np.linalg.norm(x))]])
+
+
+class NotAnalytic(TypeError):
+    """A complex step met a function whose implementation is not analytic (abs, relu, …):
+    the check differentiates by real differences instead."""
 
 
 def _apply(node, x):
@@ -494,6 +517,12 @@ def _apply(node, x):
     (the check then redraws its point, as for the log of a negative entry)."""
     function = ELEMENTWISE[node.func]
     x = dense(x)
+    if np.iscomplexobj(x):
+        if not function.analytic:
+            raise NotAnalytic(node.func)
+        if function.domain is not None and not np.all(function.domain.ok(np.real(x))):
+            raise DomainError(node.func, function.domain.detail, node.arg)
+        return function.numpy(x)
     if function.domain is not None and not np.all(function.domain.ok(x)):
         raise DomainError(node.func, function.domain.detail, node.arg)
     margin = KINK_MARGIN * max(1.0, float(np.max(np.abs(x), initial=0.0)))   # beyond any step
@@ -555,7 +584,7 @@ UNARY = {
     E.DiagPart: lambda node, x: _diag_part(x),
     E.ElementPower: _element_power,
     E.Vec: lambda node, x: dense(x).reshape(-1, 1, order="F"),
-    E.Norm: lambda node, x: np.array([[float(np.linalg.norm(dense(x)))]]),
+    E.Norm: _norm,
     E.Softmax: lambda node, x: _softmax(dense(x), 0),
     E.SoftmaxRows: lambda node, x: _softmax(dense(x), 1),
     E.LogSumExp: lambda node, x: _logsumexp(dense(x)),

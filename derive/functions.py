@@ -63,6 +63,8 @@ class Elementwise:
     domain: Domain | None = None
     kink: float | None = None  # where a non-smooth function is not differentiable
     kink_note: str = ""        # what the output says about it
+    analytic: bool = True      # ``numpy`` is analytic on complex arguments, so the check may
+                               # differentiate it by a complex step (f(x + ih)'s imaginary part)
 
     @property
     def helper(self) -> str:
@@ -95,9 +97,11 @@ def _times(coefficient, du):
 
 def _sigmoid(x):
     """Accurate relative to its value everywhere (σ(−40) is 4.2e-18, not 0 or 1.1e-16 as
-    0.5(1 + tanh(x/2)) gives): the check's rounding model assumes it."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+    0.5(1 + tanh(x/2)) gives): the check's rounding model assumes it.  Analytic on
+    complex arguments: 1/(1 + e⁻ˣ) where Re x ≥ 0, eˣ/(1 + eˣ) elsewhere."""
+    right = np.real(x) >= 0
+    e = np.exp(np.where(right, -x, x))
+    return np.where(right, 1.0, e) / (1.0 + e)
 
 
 def _softplus(x):
@@ -146,7 +150,7 @@ ELEMENTWISE = {f.name: f for f in (
     Elementwise("softplus", r"\mathrm{softplus}",
                 Rule("d softplus(u) = σ(u)∘du", r"d\,\mathrm{softplus}(u) = \sigma(u)\circ du"),
                 lambda u, y, du: Hadamard(Apply("sigma", u), du),
-                lambda u: sympy.log(1 + sympy.exp(u)), _softplus, "_softplus({})"),
+                lambda u: sympy.log(1 + sympy.exp(u)), _softplus, "_softplus({})", analytic=False),
     Elementwise("sin", r"\sin",
                 Rule("d sin(u) = cos(u)∘du", r"d\sin(u) = \cos(u)\circ du"),
                 lambda u, y, du: _times(Apply("cos", u), du),
@@ -187,23 +191,24 @@ ELEMENTWISE = {f.name: f for f in (
                 Rule("d|u| = sign(u)∘du", r"d\lvert u\rvert = \mathrm{sign}(u)\circ du"),
                 lambda u, y, du: _times(Apply("sign", u), du),
                 lambda u: sympy.Abs(u), np.abs, text="|{}|", latex_call=r"\lvert {}\rvert",
-                kink=0.0, kink_note=_at_zero("abs")),
+                kink=0.0, kink_note=_at_zero("abs"), analytic=False),
     Elementwise("sign", r"\mathrm{sign}",
                 Rule("d sign(u) = 0 (u ≠ 0)", r"d\,\mathrm{sign}(u) = 0\ (u\ne 0)"),
                 lambda u, y, du: Zero(du.shape),
                 lambda u: sympy.sign(u), np.sign, aliases=("sgn",),
-                kink=0.0, kink_note=_jump("sign")),
+                kink=0.0, kink_note=_jump("sign"), analytic=False),
     Elementwise("relu", r"\mathrm{relu}",
                 Rule("d relu(u) = step(u)∘du, step(u) = 1 where u > 0, else 0",
                      r"d\,\mathrm{relu}(u) = \mathrm{step}(u)\circ du"),
                 lambda u, y, du: _times(Apply("step", u), du),
                 lambda u: sympy.Max(0, u), _relu, "np.maximum({}, 0.0)", ("ReLU",),
-                kink=0.0, kink_note=_at_zero("relu") + "; step(u) is 1 where u > 0, else 0"),
+                kink=0.0, kink_note=_at_zero("relu") + "; step(u) is 1 where u > 0, else 0",
+                analytic=False),
     Elementwise("step", r"\mathrm{step}",
                 Rule("d step(u) = 0 (u ≠ 0)", r"d\,\mathrm{step}(u) = 0\ (u\ne 0)"),
                 lambda u, y, du: Zero(du.shape),
                 lambda u: sympy.Heaviside(u), _step, "np.heaviside({}, 0.0)", ("heaviside",),
-                kink=0.0, kink_note=_jump("step")),
+                kink=0.0, kink_note=_jump("step"), analytic=False),
 )}
 
 ALIASES = {alias: f.name for f in ELEMENTWISE.values() for alias in (f.name, *f.aliases)}

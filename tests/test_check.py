@@ -336,3 +336,171 @@ def test_the_noise_floor_does_not_hide_a_small_wrong_term():
     broken = dataclasses.replace(derivation, gradients=(wrong,))
     from derive.check import check
     assert not check(broken).ok
+
+
+# ---------------------------------------------------------------- right both ways (the attacks)
+
+
+def deep_tanh(layers, width):
+    """h_l = tanh(W_l h_{l−1}); E = ½‖h_L − y‖², wrt every W_l."""
+    lines = [f"x : {width}", f"y : {width}"] + [f"W{l} : {width}x{width}"
+                                              for l in range(1, layers + 1)]
+    previous = "x"
+    for l in range(1, layers + 1):
+        lines += [f"a{l} = W{l} {previous}", f"h{l} = tanh(a{l})"]
+        previous = f"h{l}"
+    lines += [f"E = 1/2 ({previous} - y):({previous} - y)",
+              "wrt " + ", ".join(f"W{l}" for l in range(1, layers + 1))]
+    return "\n".join(lines) + "\n"
+
+
+def backprop_closed_form(values, layers):
+    """∂E/∂W_l of the deep tanh net by hand-written backpropagation (plain NumPy)."""
+    h = [values["x"]]
+    for l in range(1, layers + 1):
+        h.append(np.tanh(values[f"W{l}"] @ h[-1]))
+    delta = (h[-1] - values["y"]) * (1 - h[-1] ** 2)
+    grads = {}
+    for l in range(layers, 0, -1):
+        grads[f"W{l}"] = delta @ h[l - 1].T
+        delta = (values[f"W{l}"].T @ delta) * (1 - h[l - 1] ** 2)
+    return grads
+
+
+def test_a_deep_wide_tanh_network_is_not_a_false_alarm():
+    """Issue 11: 12 layers of 100 wrt every W_l exited 3 ('7.8e-06 > 1e-06')."""
+    from derive.api import derive
+    derivation = derive(deep_tanh(12, 100))
+    assert derivation.check.ok and derivation.check.complete, derivation.check.failures
+    rng = np.random.default_rng(5)
+    values = {"x": rng.normal(size=(100, 1)), "y": rng.normal(size=(100, 1)),
+              **{f"W{l}": rng.normal(size=(100, 100)) / 10 for l in range(1, 13)}}
+    expected = backprop_closed_form(values, 12)
+    namespace: dict = {}
+    exec(compile(derivation.to_numpy(), "<derive numpy>", "exec"), namespace)  # derive's own module
+    got = namespace["gradient"](**values)
+    for name, value in expected.items():
+        assert np.linalg.norm(got[name] - value) <= 1e-10 * np.linalg.norm(value)
+
+
+def broken_sigmoid(monkeypatch):
+    """σ′ written as s + s∘s (the issue's corrupted rule)."""
+    from derive import functions
+    sigma = functions.ELEMENTWISE["sigma"]
+    monkeypatch.setitem(functions.ELEMENTWISE, "sigma", dataclasses.replace(
+        sigma, differential=lambda u, y, du: E.Hadamard(E.Add((y, E.Hadamard(y, y))), du)))
+
+
+OFFSET = "W : 5x4\nx : 4\ny : 5\nv = W x\ns = sigma(v)\nE = 1/2 (s - y):(s - y) + {}\nwrt W\n"
+
+
+@pytest.mark.parametrize("offset", ["1000000000", "1000000000000000"])
+def test_a_large_constant_offset_does_not_hide_a_broken_rule(monkeypatch, offset):
+    """Issue 11: with + 10⁹ the noise floor followed |E| and σ′ = s + s∘s passed."""
+    from derive.api import derive
+    broken_sigmoid(monkeypatch)
+    result = derive(OFFSET.format(offset)).check
+    assert not result.ok and ("definition", 1) in failing(result)
+    gradient = [v for v in result.verdicts if v.block == "gradient"][0]
+    assert not gradient.verified     # wrong, or (at 10¹⁵, E's rounding swamps it) not checked
+
+
+@pytest.mark.parametrize("offset", ["1000000000", "1000000000000000"])
+def test_a_large_constant_offset_is_checked_when_right(offset):
+    from derive.api import derive
+    result = derive(OFFSET.format(offset)).check
+    assert result.ok and result.complete, [v for v in result.verdicts if not v.checked]
+
+
+def test_values_that_underflow_are_not_checked_never_passed():
+    """Issue 11: σ(x − 800·1) is 0 at every point: nothing can be compared, and the
+    verdict must say so in every format, after redrawing the point."""
+    from derive.api import derive
+    from derive.cli import main
+    from click.testing import CliRunner
+    text = "x : 4\ny : 4\ns = sigma(x - 800 * 1)\nE = 1/2 (s - y):(s - y)\nwrt x\n"
+    result = derive(text).check
+    assert result.ok and not result.complete
+    assert result.points == 3                                  # redrawn twice first
+    gradient = [v for v in result.verdicts if v.block == "gradient"][0]
+    assert not gradient.checked and "not checked" in gradient.note
+    markdown = derive(text).to_markdown()
+    assert "Every displayed equality was checked" not in markdown
+    assert "Not every displayed equality could be checked" in markdown
+    table = CliRunner().invoke(main, ["check", "-e", text])
+    assert table.exit_code == 0 and "NOT CHECKED" in table.stdout
+    assert "? gradient" in table.stdout and "✓ gradient" not in table.stdout
+    assert '"status": "partly checked"' in derive(text).to_json()
+
+
+def test_tiny_values_are_compared_not_waved_through():
+    """σ(x − 40·1) ≈ 4e-18: the sigmoid keeps its relative accuracy, so both sides are
+    compared (and agree); the check does not print 0 error having compared nothing."""
+    from derive.api import derive
+    result = derive("x : 4\ny : 4\ns = sigma(x - 40 * 1)\nE = 1/2 (s - y):(s - y)\nwrt x\n").check
+    assert result.ok and result.complete
+    s_line = [v for v in result.verdicts if v.block == "definition"][0]
+    assert 0 < s_line.relative_error < 1e-12
+    x = np.array([0.5, -1.0, 2.0])
+    from derive.functions import ELEMENTWISE
+    assert np.allclose(ELEMENTWISE["sigma"].numpy(x - 40), 1 / (1 + np.exp(40 - x)), rtol=1e-14,
+                       atol=0)
+
+
+def test_rounding_dominated_lines_are_not_checked():
+    """E = x:x − x:x: every line is 0 up to rounding; nothing is confirmed, nothing fails."""
+    from derive.api import derive
+    result = derive("x : 3\nE = x:x - x:x\nwrt x").check
+    assert result.ok and not result.complete
+
+
+def test_precision_has_a_small_margin():
+    """A gradient wrong by 2·10⁻⁸ (relative) fails: the check is held to TOLERANCE = 1e-8
+    where its own error estimate allows it, so loosening the tolerance 3× passes it."""
+    from derive.check import TOLERANCE
+    G = E.Mul((E.Add((A_plain, E.Transpose(A_plain))), X_))
+    assert check(quadratic(A_plain, FULL, G)).ok
+    for factor, ok in ((1 + 2 * TOLERANCE, False), (1 + TOLERANCE / 3, True)):
+        scaled = E.Mul((E.Number(sympy.Float(factor, 20)), G))
+        result = check(quadratic(A_plain, FULL, scaled))
+        assert (("gradient", 0) not in failing(result)) is ok, (factor, result.failures)
+
+
+# ---------------------------------------------------------------- symmetric inputs, symmetric products
+
+
+def test_a_transposed_gradient_of_an_spd_input_fails():
+    """E = aᵀΣb with Σ spd: the gradient is a bᵀ; b aᵀ agrees on symmetric directions only,
+    so a check moving Σ along symmetric directions would call it verified."""
+    Sigma = sym("Sigma", n, n, ("spd",))
+    a, b = sym("a", n), sym("b", n)
+    q = E.Mul((E.Transpose(a), Sigma, b))
+    chain = Chain(inputs=(Input(Sigma, True, 1), Input(a, True, 2), Input(b, True, 3)),
+                  definitions=(Definition(Eo, q, 4),), wrt=(Sigma,), wrt_line=5)
+    line = E.Mul((E.Transpose(a), d(Sigma), b))
+
+    def derivation(G):
+        return Derivation(chain, (DefinitionLine(Eo, q, Eo, line, 4),),
+                          (SubstitutionLine(line), SubstitutionLine(E.Frobenius(G, d(Sigma)))),
+                          (Gradient(Sigma, G),))
+    right, wrong = E.Mul((a, E.Transpose(b))), E.Mul((b, E.Transpose(a)))
+    assert check(derivation(right)).ok
+    result = check(derivation(wrong))
+    assert ("gradient", 0) in failing(result) and ("substitution", 1) in failing(result)
+
+
+def test_a_product_of_two_symmetric_matrices_is_not_symmetric():
+    """E = tr(A B X), A and B symmetric: ∂E/∂X = (AB)ᵀ = BA, not AB."""
+    from derive.api import derive
+    derivation = derive("A : n x n symmetric\nB : n x n symmetric\nX : n x n\nE = tr(A B X)\nwrt X")
+    assert derivation.check.ok and derivation.check.complete
+    rng = np.random.default_rng(2)
+    A0, B0 = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    A, B, X = A0 + A0.T, B0 + B0.T, rng.normal(size=(3, 3))
+    got = derivation.gradients[0].numpy(A=A, B=B, X=X)
+    assert np.allclose(got, B @ A) and not np.allclose(got, A @ B)
+    Asym, Bsym, Xs = (E.Symbol(name, (n, n), props=frozenset(p))
+                      for name, p in (("A", {"symmetric"}), ("B", {"symmetric"}), ("X", ())))
+    wrong = dataclasses.replace(derivation, gradients=(dataclasses.replace(
+        derivation.gradients[0], expr=E.Mul((Asym, Bsym)), expanded=None),))
+    assert ("gradient", 0) in failing(check(wrong))
