@@ -70,10 +70,13 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
     last, verdicts, points = None, None, 0
     for attempt in range(MAX_TRIES + REDRAWS):
         tick()
-        point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])
         try:
-            with np.errstate(all="ignore"), product_cache(point):   # inf, nan are caught
-                found = _verdicts(derivation, point, sizes, rng, directions)
+            with Scratch() as scratch:
+                point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)],
+                                   scratch)
+                with np.errstate(all="ignore"), product_cache(point):   # inf, nan are caught
+                    found = _verdicts(derivation, point, sizes, rng, directions)
+                del point
         except DomainError as error:
             last = error
             if verdicts is None and attempt + 1 >= MAX_TRIES:
@@ -129,13 +132,13 @@ def _check_entries(chain, sizes) -> None:
                               chain.source, item.line, item.column)
 
 
-def draw_point(chain, sizes, rng, strategy: str = "normal") -> dict:
+def draw_point(chain, sizes, rng, strategy: str = "normal", scratch=None) -> dict:
     """One random value per input, honouring its declared properties."""
-    return {item.symbol.name: draw_input(item.symbol, sizes, rng, strategy)
+    return {item.symbol.name: draw_input(item.symbol, sizes, rng, strategy, scratch)
             for item in chain.inputs}
 
 
-def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
+def draw_input(symbol: E.Symbol, sizes, rng, strategy: str, scratch=None) -> np.ndarray:
     """``normal``, ``abs`` (|normal| + 0.1) or ``shifted`` (I + 0.3·normal when square).
 
     A matrix's entries have variance 1/columns, so products with vectors stay of order
@@ -146,7 +149,7 @@ def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
     square = rows == cols
     plain = not (props & {"positive", "spd", "invertible", "diagonal", "symmetric"})
     if rows * cols >= FAST_ENTRIES and plain and strategy == "normal":
-        return _fast_draw(rows, cols, rng)
+        return _fast_draw(rows, cols, rng, scratch)
     base = rng.normal(size=(rows, cols)) / np.sqrt(cols)
     if strategy == "abs" or "positive" in props:
         base = np.abs(base) + 0.1
@@ -165,17 +168,55 @@ def draw_input(symbol: E.Symbol, sizes, rng, strategy: str) -> np.ndarray:
     return base
 
 
-def _fast_draw(rows: int, cols: int, rng) -> np.ndarray:
-    """Entries ``frac(aᵢbⱼ)`` scaled to variance 1/cols, from rows + cols random numbers in
-    two passes over the matrix: a dense normal draw of 2000×2000 costs 30–70 evaluations
-    of the reference chain; this costs about two.  The entries are not centred (a mean
-    of √3/√cols): any point off a lower-dimensional set detects a wrong identity, and
-    aᵢbⱼ ≈ 10⁶ makes the fractional parts of neighbouring entries unrelated."""
-    a = rng.uniform(1e3, 2e3, size=(rows, 1))
-    b = rng.uniform(1e3, 2e3, size=(1, cols))
-    out = a * b
-    np.remainder(out, np.sqrt(12.0 / cols), out=out)
+def _fast_draw(rows: int, cols: int, rng, scratch=None) -> np.ndarray:
+    """Entries uniform on ±√(3/cols) (variance 1/cols) from rows + cols random numbers in
+    two passes over the matrix: the top bits of ``aᵢbⱼ mod 2⁶⁴`` for random odd 64-bit
+    ``a``, ``b`` (each row and each column a bijective image of independent draws).  A
+    dense normal draw of 2000×2000 costs 30–70 evaluations of the reference chain; this
+    about two, and none of them page faults when ``scratch`` (a pool kept between
+    checks) lends a buffer.  Any point off a lower-dimensional algebraic set detects a
+    wrong identity; this map of 2n numbers satisfies no polynomial identity."""
+    a = rng.integers(-2 ** 62, 2 ** 62, size=(rows, 1), dtype=np.int64) * 2 + 1
+    b = rng.integers(-2 ** 62, 2 ** 62, size=(1, cols), dtype=np.int64) * 2 + 1
+    scratch = scratch if scratch is not None else Scratch()
+    hashed = scratch.take(rows * cols, np.int64)[: rows * cols].reshape(rows, cols)
+    out = scratch.take(rows * cols, np.float64)[: rows * cols].reshape(rows, cols)
+    with np.errstate(over="ignore"):
+        np.multiply(a, b, out=hashed)                 # wraps modulo 2⁶⁴, as meant
+    np.multiply(hashed, np.sqrt(3.0 / cols) * 2.0 ** -63, out=out, casting="unsafe")
     return out
+
+
+class Scratch:
+    """Buffers for the large draws of one check, returned to a pool for the next: a
+    fresh 32 MB array costs its page faults (several forward passes) every time.  Only
+    ``check`` uses it, whose point never leaves it; a concurrent check finds the pool
+    empty and allocates its own."""
+
+    pool: list = []
+    LIMIT = 2 ** 24           # entries kept between checks (128 MB)
+
+    def __init__(self) -> None:
+        self.lent: list = []
+
+    def take(self, size: int, dtype) -> np.ndarray:
+        for k, buffer in enumerate(Scratch.pool):
+            if buffer.size >= size and buffer.dtype == dtype:
+                self.lent.append(Scratch.pool.pop(k))
+                return self.lent[-1]
+        self.lent.append(np.empty(size, dtype))
+        return self.lent[-1]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        kept = sum(b.size for b in Scratch.pool)
+        for buffer in sorted(self.lent, key=lambda b: b.size):
+            if kept + buffer.size <= Scratch.LIMIT:
+                Scratch.pool.append(buffer)
+                kept += buffer.size
+        self.lent = []
 
 
 def _domain_failure(chain, error: DomainError) -> DeriveError:
