@@ -24,6 +24,7 @@ from typing import cast
 import numpy as np
 import sympy
 
+from . import exact
 from . import expr as E
 from .derivation import CheckResult, Derivation, LineVerdict
 from .errors import EXIT_INPUT, DeriveError, Notice, note
@@ -91,7 +92,26 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
         raise _domain_failure(chain, cast(DomainError, last))
     return CheckResult(seed=seed, tolerance=TOLERANCE, identity_tolerance=IDENTITY_TOLERANCE,
                        directions=directions, sizes={s.name: v for s, v in sizes.items()},
-                       verdicts=tuple(verdicts), points=points)
+                       verdicts=tuple(_exactly(derivation, verdicts, seed, sizes)),
+                       points=points, exact_prime=exact.P)
+
+
+def _exactly(derivation, verdicts, seed, sizes) -> list:
+    """The identity lines that also hold in exact arithmetic are marked ``exact`` (a line
+    the floating-point check could not confirm, such as 0 = 0 after an underflow, is then
+    verified); a disagreement leaves the numeric verdict and says so."""
+    tick()
+    found = exact.identity_lines(derivation, seed, sizes)
+    out = []
+    for v in verdicts:
+        holds = found.get((v.block, v.index))
+        if holds:
+            v = dataclasses.replace(v, exact=True, note="" if v.ok else v.note)
+        elif holds is False and v.ok:
+            v = dataclasses.replace(v, note=(v.note + "; " if v.note else "")
+                                    + "exact check modulo a prime disagrees")
+        out.append(v)
+    return out
 
 
 # ---------------------------------------------------------------- the point
