@@ -30,9 +30,8 @@ from .derivation import CheckResult, Derivation, LineVerdict
 from .errors import EXIT_INPUT, DeriveError, Notice, note
 from .functions import ELEMENTWISE
 from .evaluate import (THIN, DiagValue, DomainError, LowRank, NotAnalytic, add, concrete_shape,
-                       dense,
-                       evaluate, evaluate_raw, forward, inner, norm_bound, product_cache,
-                       scaled, typical_entry)
+                       dense, evaluate, evaluate_all, evaluate_raw, finite, forward, inner,
+                       norm_bound, product_cache, scaled, typical_entry)
 from .limits import current as current_limits
 from .limits import raise_it, tick
 
@@ -600,22 +599,25 @@ def _linearise(expr, values, diffs, sizes):
     return _richardson(lambda v: evaluate(expr, v, None, sizes), values, moved, STEPS[0])[0]
 
 
-def _identity(sides, values, diffs, sizes) -> Comparison:
+def _side(expr, values, diffs, sizes) -> tuple:
+    """A side of an identity: its value and the size of its terms (its rounding scale)."""
+    memo = evaluate_all(expr, values, diffs, sizes)
+    return finite(dense(memo[id(expr)]), expr), _bound(expr, memo)
+
+
+def _identity(sides) -> Comparison:
     """Two sides of an exact identity: equal up to the rounding of their terms."""
-    (a, a_expr), (b, b_expr) = sides
-    uncertainty = rounding(magnitude(a_expr, values, diffs, sizes)
-                           + magnitude(b_expr, values, diffs, sizes))
-    return judge(a, b, uncertainty, IDENTITY_TOLERANCE)
+    (a, a_size), (b, b_size) = sides
+    return judge(a, b, rounding(a_size + b_size), IDENTITY_TOLERANCE)
 
 
 def _substitution_verdicts(derivation, values, sizes, all_diffs) -> list:
     lines = derivation.substitutions
     found: list[list] = [[] for _ in lines]
     for diffs in all_diffs:
-        first = (evaluate(lines[0].expr, values, diffs, sizes), lines[0].expr) if lines else None
-        for index, line in enumerate(lines):
-            value = evaluate(line.expr, values, diffs, sizes)
-            found[index].append(_identity(((value, line.expr), first), values, diffs, sizes))
+        sides = [_side(line.expr, values, diffs, sizes) for line in lines]
+        for index in range(len(lines)):
+            found[index].append(_identity((sides[index], sides[0])))
     return [_line_verdict("substitution", i, 0, worst(c),
                           "not equal to the first line dE (an exact identity)")
             for i, c in enumerate(found)]
@@ -629,10 +631,9 @@ def _step_verdicts(derivation, values, sizes, all_diffs) -> list:
         for index, step in enumerate(steps):
             lhs = step.substituted if index == 0 else \
                 E.Frobenius(E.Adjoint(step.variable), E.Differential(step.variable))
-            expected = (evaluate(lhs, values, diffs, sizes), lhs)
+            expected = _side(lhs, values, diffs, sizes)
             for side in (step.substituted, step.moved):
-                found[index].append(_identity(((evaluate(side, values, diffs, sizes), side),
-                                               expected), values, diffs, sizes))
+                found[index].append(_identity((_side(side, values, diffs, sizes), expected)))
     return [_line_verdict("step", i, 0, worst(c), "the two sides differ (an exact identity)")
             for i, c in enumerate(found)]
 
@@ -647,13 +648,15 @@ def shown_gradient(derivation, gradient):
 def magnitude(expr, values, diffs, sizes) -> float:
     """A bound on the size of every term of ``expr`` (norms are submultiplicative):
     the scale its rounding errors have, even where the terms cancel to 0."""
-    def bound(e):
-        if isinstance(e, E.Add):
-            return sum(bound(t) for t in e.terms)
-        if isinstance(e, (E.Mul, E.Frobenius, E.Hadamard)):
-            return float(np.prod([bound(c) for c in e.children]))
-        return norm_bound(evaluate_raw(e, values, diffs, sizes))
-    return bound(expr)
+    return _bound(expr, evaluate_all(expr, values, diffs, sizes))
+
+
+def _bound(e, memo) -> float:
+    if isinstance(e, E.Add):
+        return sum(_bound(t, memo) for t in e.terms)
+    if isinstance(e, (E.Mul, E.Frobenius, E.Hadamard)):
+        return float(np.prod([_bound(c, memo) for c in e.children]))
+    return norm_bound(memo[id(e)])
 
 
 def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:

@@ -252,6 +252,11 @@ def _scalar(value):
     return _real_or_complex(dense(value)[0, 0])
 
 
+def finite(value, node):
+    """``value``, or a DomainError when it holds inf or nan."""
+    return _finite(value, node)
+
+
 def _finite(value, node):
     if isinstance(value, LowRank):
         arrays = [value.left, value.right]
@@ -631,8 +636,15 @@ def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
                  sizes: dict | None = None):
     """Like ``evaluate`` but a diagonal result may stay a ``DiagValue``, a low-rank one a
     ``LowRank``."""
+    memo = evaluate_all(expr, values, differentials, sizes)
+    return _finite(memo[id(expr)], expr)
+
+
+def evaluate_all(expr: E.Expr, values: dict, differentials: dict | None = None,
+                 sizes: dict | None = None) -> dict:
+    """The value of every node of ``expr``, by ``id`` (the check bounds each term's size)."""
     sizes = _complete_sizes(expr, values, sizes)
-    memo = {}
+    memo: dict = {}
     stack = [(expr, False)]
     with np.errstate(all="ignore"):
         while stack:
@@ -653,7 +665,7 @@ def evaluate_raw(expr: E.Expr, values: dict, differentials: dict | None = None,
             else:
                 stack.append((node, True))
                 stack.extend((c, False) for c in children if id(c) not in memo)
-    return _finite(memo[id(expr)], expr)
+    return memo
 
 
 def _complete_sizes(expr, values, sizes):

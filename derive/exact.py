@@ -62,8 +62,12 @@ def _inverse_of(x: int) -> int:
 
 
 def _number(value) -> int:
-    value = sympy.nsimplify(value) if isinstance(value, sympy.Float) else sympy.sympify(value)
-    if not value.is_Rational:
+    """A rational number modulo P; a float by its exact binary value (as NumPy reads it)."""
+    if isinstance(value, int):
+        return value % P
+    if isinstance(value, (float, sympy.Float)):
+        value = sympy.Rational(value)
+    if not getattr(value, "is_Rational", False):
         raise NotRational(f"the number {value}")
     return int(value.p) % P * _inverse_of(int(value.q)) % P
 
@@ -361,8 +365,7 @@ def _literal_sizes(chain, exprs) -> set:
     for e in [item.symbol for item in chain.inputs] + exprs:
         for n in E.walk(e):
             for size in n.shape:
-                size = sympy.sympify(size)
-                if size.is_Integer:
+                if isinstance(size, int) or getattr(size, "is_Integer", False):
                     found.add(int(size))
     return found
 
