@@ -3,8 +3,9 @@
 1. a cold ``derive check`` process against ``python -c "import sympy, numpy"``;
 2. L-layer tanh networks through ``derive render --to json --no-check``;
 3. the same networks through SymPy's matrix ``diff``;
-4. the numeric check's cost against one evaluation of the objective;
-5. the example gallery, derive against SymPy, each result checked numerically.
+4. the numeric check's cost against one evaluation of the objective (single-threaded BLAS);
+5. the example gallery, derive against SymPy, each result checked numerically;
+6. hard but correct chains for the check: no false alarm, every corrupted rule caught.
 
 The machines are noisy: the compared runs are interleaved and every time is a median.
 SymPy runs in a subprocess with a time limit, so a hang is reported as a timeout.
@@ -12,6 +13,7 @@ SymPy runs in a subprocess with a time limit, so a hang is reported as a timeout
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -312,53 +314,181 @@ def _crash(done) -> str:
 # ---------------------------------------------------------------- 4. check cost
 
 
+CHECK_SIZES = (10, 100, 1000, 2000)
+SINGLE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def seed_chain(n: int) -> str:
     return (f"W : {n}x{n}\nx : {n}\ny : {n}\nv = W x\ns = sigma(v)\nS = Diag(s)\n"
             f"E = 1/2 (s - y):(s - y)\nwrt W\n")
 
 
 def bench_check_cost(repeats: int) -> None:
+    """``t_check(n) − t_check(10)`` against ``t_forward(n)``, one NumPy evaluation of the
+    objective, with single-threaded BLAS (a worker process: the thread count is read when
+    NumPy loads)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", "check-cost",
+               str(repeats)]
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=1800,
+                          env={**os.environ, **SINGLE_THREAD, "PYTHONPATH": path})
+    if done.returncode != 0:
+        raise SystemExit(f"check-cost worker exited {done.returncode}:\n{done.stderr}")
+    found = {r["n"]: r for r in (json.loads(x) for x in done.stdout.splitlines() if x.startswith("{"))}
+    floor = found[CHECK_SIZES[0]]["check"]
+    rows, ratio = [], {}
+    for n in CHECK_SIZES:
+        r = found[n]
+        ratio[n] = (r["check"] - floor) / r["forward"]
+        rows.append([n, ms(r["forward"]), ms(r["check"]), ms(r["check"] - floor),
+                     f"{ratio[n]:.1f}", r["verdict"]])
+    last = CHECK_SIZES[-1]
+    table(f"4. Numeric check cost, the reference chain with W n×n: derive.check.check(derivation) "
+          f"against one NumPy evaluation of the objective, single-threaded BLAS, median of "
+          f"{repeats} interleaved",
+          ["n", "forward ms", "check ms", "check − check(10) ms", "÷ forward", "verdict"], rows,
+          [f"n = {last}: (t_check({last}) − t_check(10)) / t_forward({last}) = {ratio[last]:.1f} "
+           f"(target ≤ 10: {'met' if ratio[last] <= 10 else 'missed'})",
+           "forward = the objective written by hand in NumPy: 1/(1 + exp(−Wx)), then ½‖s − y‖²"])
+
+
+def worker_check_cost(repeats: int) -> None:
     from derive.api import derive
     from derive.check import check
-    from derive.evaluate import forward
-    cases = {}
     rng = np.random.default_rng(1)
-    for n in SIZES:
+    cases = {}
+    for n in CHECK_SIZES:
         derivation = derive(seed_chain(n), check=False)
-        point = {"W": rng.normal(size=(n, n)), "x": rng.normal(size=(n, 1)),
+        point = {"W": rng.normal(size=(n, n)) / np.sqrt(n), "x": rng.normal(size=(n, 1)),
                  "y": rng.normal(size=(n, 1))}
-        cases[n] = (derivation, point, [], [], [])
         check(derivation)                    # warm-up: first-call costs are not the check's
+        cases[n] = (derivation, point, [], [])
     verdict = {}
     for _ in range(repeats):
-        for n, (derivation, point, forwards, checks, plain) in cases.items():
+        for n, (derivation, point, forwards, checks) in cases.items():
             start = time.perf_counter()
             _seed_objective(**point)
-            plain.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            forward(derivation.chain, point, keep_diagonal=True)
             forwards.append(time.perf_counter() - start)
             start = time.perf_counter()
             verdict[n] = check(derivation)
             checks.append(time.perf_counter() - start)
-    rows, ratio = [], {}
-    for n, (_, _, forwards, checks, plain) in cases.items():
-        f, c = statistics.median(forwards), statistics.median(checks)
-        ratio[n] = c / f
-        rows.append([n, ms(statistics.median(plain)), ms(f), ms(c), f"{ratio[n]:.1f}",
-                     "ok" if verdict[n].ok else "FAILED"])
-    last = SIZES[-1]
-    table(f"4. Numeric check cost, the seed chain with W n×n: derive.check.check(derivation) "
-          f"against one forward(chain, point, keep_diagonal=True), median of {repeats} interleaved",
-          ["n", "numpy E ms", "forward ms", "check ms", "check / forward", "verdict"], rows,
-          [f"n = {last}: ratio {ratio[last]:.1f} (target ≤ 10: "
-           f"{'met' if ratio[last] <= 10 else 'missed'}); numpy E = the objective written "
-           "by hand in numpy, for scale"])
+    for n, (_, _, forwards, checks) in cases.items():
+        result = verdict[n]
+        status = "verified" if result.ok and result.complete else \
+            "FAILED" if not result.ok else "not all checked"
+        print(json.dumps({"n": n, "forward": statistics.median(forwards),
+                          "check": statistics.median(checks), "verdict": status}), flush=True)
 
 
 def _seed_objective(W, x, y):
     s = 1 / (1 + np.exp(-(W @ x)))
     return 0.5 * float(np.sum((s - y) ** 2))
+
+
+# ---------------------------------------------------------------- 6. hard correct chains
+
+
+def _net(layers: int, width: int, f: str, tail: str = "") -> str:
+    """h_k = f(W_k h_{k−1}), E = ½‖h_L − y‖² (+ tail), wrt every W_k."""
+    lines = [f"x : {width}", f"y : {width}"] + [f"W{k} : {width}x{width}"
+                                              for k in range(1, layers + 1)]
+    previous = "x"
+    for k in range(1, layers + 1):
+        lines += [f"a{k} = W{k} {previous}", f"h{k} = {f}(a{k})"]
+        previous = f"h{k}"
+    lines += [f"E = 1/2 ({previous} - y):({previous} - y){tail}",
+              "wrt " + ", ".join(f"W{k}" for k in range(1, layers + 1))]
+    return "\n".join(lines) + "\n"
+
+
+HARD = {
+    "tanh, 12 layers × 100 (the issue's false alarm)": _net(12, 100, "tanh"),
+    "sigmoid, 20 layers × 10": _net(20, 10, "sigma"),
+    "relu, 8 layers × 50": _net(8, 50, "relu"),
+    "abs, 6 layers × 30": _net(6, 30, "abs"),
+    "softplus, 6 layers × 30": _net(6, 30, "softplus"),
+    "wide tanh layer, 1000 × 1000": _net(1, 1000, "tanh"),
+    "steep σ(30 Wx), 200 × 100": "W : 200x100\nx : 100\ny : 200\nv = 30 W x\ns = sigma(v)\n"
+                                  "E = 1/2 (s - y):(s - y)\nwrt W\n",
+    "steep tanh(50 Wx)": "W : 100x100\nx : 100\nh = tanh(50 W x)\nE = 1'h\nwrt W\n",
+    "steep 1ᵀexp(8x)": "x : 50\nE = 1'exp(8 x)\nwrt x\n",
+    "σ(x − 40·1): values near 1e-18": "x : 4\ny : 4\ns = sigma(x - 40 * 1)\n"
+                                       "E = 1/2 (s - y):(s - y)\nwrt x\n",
+    "offset + 1e9": _net(3, 20, "sigma", " + 1000000000"),
+    "offset + 1e15": _net(3, 20, "sigma", " + 1000000000000000"),
+    "scale 1e12 xᵀAx": "x : 5\nA : 5x5\nE = 1000000000000 x'A x\nwrt x\n",
+    "scale 1e-12 xᵀAx": "x : 5\nA : 5x5\nE = 1/1000000000000 x'A x\nwrt x\n",
+    "aᵀX⁻¹b, 60 × 60": "X : 60x60\na : 60\nb : 60\nE = a' inv(X) b\nwrt X\n",
+    "tr(X⁻¹), near-singular X = Z + 1e-4 I": "Z : 30x30\nX = Z + 1/10000 I\n"
+                                              "E = tr(inv(Z X))\nwrt Z\n",
+    "log det, 40 × 40 spd": "X : 40x40 spd\nE = logdet(X)\nwrt X\n",
+    "tr(X⁶)": "X : 8x8\nE = tr(X^6)\nwrt X\n",
+    "Kronecker": "A : 3x4\nB : 2x5\nC : 6x20\nE = C:kron(A, B)\nwrt A, B\n",
+    "softmax cross-entropy": "W : 30x20\nx : 20\ny : 30\np = softmax(W x)\nE = y'log(p)\n"
+                             "wrt W\n",
+}
+
+
+def bench_hard_chains() -> None:
+    """Correct chains that are hard to check: no line may fail (a false alarm); each chain's
+    rules are then corrupted one at a time (twice the differential), and each corruption
+    must fail the check."""
+    sys.path.insert(0, str(ROOT))
+    from derive.api import derive
+    rows, alarms, missed, corrupted = [], 0, 0, 0
+    for name, text in HARD.items():
+        start = time.perf_counter()
+        result = derive(text).check
+        elapsed = time.perf_counter() - start
+        verdicts = result.verdicts
+        failed = len(result.failures)
+        alarms += failed
+        caught, tried = _corruptions(text)
+        corrupted += tried
+        missed += tried - caught
+        rows.append([name, len(verdicts), sum(v.checked and v.ok for v in verdicts),
+                     sum(v.exact for v in verdicts), len(result.unchecked), failed,
+                     f"{result.worst:.1e}", f"{caught}/{tried}", seconds(elapsed)])
+    table("6. Hard but correct chains: `derive(text).check`, then each rule the chain uses "
+          "corrupted in turn (its differential doubled)",
+          ["chain", "lines", "checked", "exact", "not checked", "false alarms", "worst error",
+           "corruptions caught", "s"], rows,
+          [f"false alarms: {alarms} (target 0: {'met' if alarms == 0 else 'missed'}); "
+           f"corrupted rules caught: {corrupted - missed}/{corrupted} (target all: "
+           f"{'met' if missed == 0 else 'missed'})",
+           "checked = confirmed numerically; exact = also in exact arithmetic modulo 2⁶¹ − 1; "
+           "not checked = both sides vanish, underflow or are dominated by rounding"])
+
+
+def _corruptions(text: str) -> tuple:
+    """(caught, tried): every differential rule the chain's definitions use, doubled."""
+    from derive import expr as E
+    from derive import functions, rules
+    from derive.api import derive
+    used = {type(n) for d in derive(text, check=False).chain.definitions for n in E.walk(d.expr)}
+    applied = {n.func for d in derive(text, check=False).chain.definitions
+               for n in E.walk(d.expr) if isinstance(n, E.Apply)}
+    caught = tried = 0
+    constant = {E.Number, E.Identity, E.Ones, E.Zero, E.Commutation, E.Symbol}
+    for kind in [k for k in rules.DIFFERENTIALS if k in used and k not in constant and k is not E.Apply]:
+        text_rule, rule = rules.DIFFERENTIALS[kind]
+        rules.DIFFERENTIALS[kind] = (text_rule, lambda e, d, ans, rule=rule:
+                                     E.Mul((E.Number(2), rule(e, d, ans))))
+        try:
+            caught += not derive(text).check.ok
+        finally:
+            rules.DIFFERENTIALS[kind] = (text_rule, rule)
+        tried += 1
+    for name in sorted(applied):
+        row = functions.ELEMENTWISE[name]
+        functions.ELEMENTWISE[name] = dataclasses.replace(
+            row, differential=lambda u, y, du, f=row.differential: E.Add((f(u, y, du), du)))
+        try:
+            caught += not derive(text).check.ok
+        finally:
+            functions.ELEMENTWISE[name] = row
+        tried += 1
+    return caught, tried
 
 
 # ---------------------------------------------------------------- 5. gallery
@@ -727,7 +857,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions and a shorter SymPy limit (a minute or two)")
-    parser.add_argument("--only", default="1,2,3,4,5", help="benchmarks to run, e.g. 1,4")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="benchmarks to run, e.g. 1,4")
     parser.add_argument("--sympy-limit", type=float, default=None,
                         help="seconds per SymPy case (default 20, quick 5)")
     parser.add_argument("--no-write", action="store_true",
@@ -739,7 +869,8 @@ def main(argv=None) -> None:
         kind, *rest = args.worker
         workers = {"deep": lambda: worker_deep(int(rest[0])),
                    "gallery": lambda: worker_gallery(rest[0], int(rest[1])),
-                   "render": lambda: worker_render(rest[0])}
+                   "render": lambda: worker_render(rest[0]),
+                   "check-cost": lambda: worker_check_cost(int(rest[0]))}
         workers[kind]()
         return
     only = {int(x) for x in args.only.split(",")}
@@ -763,6 +894,8 @@ def run_all(args, only: set, limit: float) -> None:
         bench_check_cost(3 if args.quick else 11)
     if 5 in only:
         bench_gallery(3 if args.quick else 7, limit)
+    if 6 in only:
+        bench_hard_chains()
 
 
 if __name__ == "__main__":

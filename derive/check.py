@@ -104,8 +104,9 @@ def _exactly(derivation, verdicts, seed, sizes) -> list:
     out = []
     for v in verdicts:
         holds = found.get((v.block, v.index))
-        if holds:
-            v = dataclasses.replace(v, exact=True, note="" if v.ok else v.note)
+        if holds:       # an identity that holds for all values holds at this point too
+            v = dataclasses.replace(v, exact=True, ok=True,
+                                    note="" if not (v.ok and v.checked) else v.note)
         elif holds is False and v.ok:
             v = dataclasses.replace(v, note=(v.note + "; " if v.note else "")
                                     + "exact check modulo a prime disagrees")
@@ -274,9 +275,11 @@ class Comparison:
     the estimated error of the difference and the rounding of both sides, times
     ``SAFETY``, never below ``TOLERANCE`` (``IDENTITY_TOLERANCE`` for identities); the
     scale is the size of the two sides themselves (the directional derivative), never of
-    the function's value.  ``checked`` is False when the two sides cannot confirm
-    anything (both vanish or underflow, or the bound exceeds ``CEILING``); such a
-    comparison fails only when the sides differ by more than even that bound.
+    the function's value.  Sides that agree within the floor confirm the line whatever
+    the estimate (two independent computations do not agree to eight digits by chance).
+    ``checked`` is False when the two sides cannot confirm anything (both vanish or
+    underflow, or they differ and the bound exceeds ``CEILING``); such a comparison fails
+    only when the sides differ by more than even that bound.
     """
 
     error: float
@@ -303,6 +306,8 @@ def judge(a, b, uncertainty: float, floor: float) -> Comparison:
     if scale <= TINY:
         return Comparison(0.0, np.inf, False, "both sides vanish (or underflow)")
     error = float(np.linalg.norm(a - b)) / scale
+    if error <= floor:      # agreement this close confirms, however loose the estimate
+        return Comparison(error, floor, True)
     bound = max(SAFETY * uncertainty / scale, floor)
     if not np.isfinite(error):
         return Comparison(np.inf, bound, True)
@@ -652,11 +657,30 @@ def magnitude(expr, values, diffs, sizes) -> float:
 
 
 def _bound(e, memo) -> float:
+    """Σ over terms of Π over factors of their norms, times √k for a product summing k
+    terms per entry (the typical growth of rounding in a dot product of length k)."""
     if isinstance(e, E.Add):
         return sum(_bound(t, memo) for t in e.terms)
     if isinstance(e, (E.Mul, E.Frobenius, E.Hadamard)):
-        return float(np.prod([_bound(c, memo) for c in e.children]))
+        return float(np.prod([_bound(c, memo) for c in e.children])) * np.sqrt(_inner_length(e))
     return norm_bound(memo[id(e)])
+
+
+def _inner_length(e) -> int:
+    """The longest sum an entry of this product adds up (1 for a Hadamard product)."""
+    if isinstance(e, E.Frobenius):
+        return max(1, _entries(e.left.shape))
+    if isinstance(e, E.Mul):
+        return max([_entries((f.shape[1], 1)) for f in e.factors[:-1]] + [1])
+    return 1
+
+
+def _entries(shape) -> int:
+    rows, cols = shape
+    try:
+        return int(rows) * int(cols)
+    except TypeError:       # a symbolic size: the check's sizes are small
+        return 4
 
 
 def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
