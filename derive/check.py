@@ -519,14 +519,15 @@ def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
             floor = rounding(magnitude(line.differential, values, direction, sizes))
             comparisons.append(compare_with_difference(function, linear, values, direction,
                                                        floor))
-        verdicts.append(_line_verdict(
+        verdicts.append(line_verdict(
             "definition", index, line.line, worst(comparisons),
             f"d{target.name} differs from a central difference of {target.name}'s definition"))
     return verdicts
 
 
-def _line_verdict(block, index, line, comparison: Comparison, failure: str) -> LineVerdict:
-    """The LineVerdict of a comparison: its note says why it failed or was not checked."""
+def line_verdict(block, index, line, comparison: Comparison, failure: str) -> LineVerdict:
+    """The LineVerdict of a comparison: its note says why it failed (``failure``) or was
+    not checked.  The Jacobian and Hessian checks make theirs with it."""
     if comparison.failed:
         note = failure
     elif not comparison.checked:
@@ -623,7 +624,7 @@ def _substitution_verdicts(derivation, values, sizes, all_diffs) -> list:
         sides = [_side(line.expr, values, diffs, sizes) for line in lines]
         for index in range(len(lines)):
             found[index].append(_identity((sides[index], sides[0])))
-    return [_line_verdict("substitution", i, 0, worst(c),
+    return [line_verdict("substitution", i, 0, worst(c),
                           "not equal to the first line dE (an exact identity)")
             for i, c in enumerate(found)]
 
@@ -639,7 +640,7 @@ def _step_verdicts(derivation, values, sizes, all_diffs) -> list:
             expected = _side(lhs, values, diffs, sizes)
             for side in (step.substituted, step.moved):
                 found[index].append(_identity((_side(side, values, diffs, sizes), expected)))
-    return [_line_verdict("step", i, 0, worst(c), "the two sides differ (an exact identity)")
+    return [line_verdict("step", i, 0, worst(c), "the two sides differ (an exact identity)")
             for i, c in enumerate(found)]
 
 
@@ -714,7 +715,7 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     line = derivation.chain.wrt_line
     failure = f"Σ G:d{gradients[0].wrt.name} differs from a central difference of the objective"
     if joint.ok or len(gradients) == 1:
-        verdict = _line_verdict("gradient", 0, line, joint, failure)
+        verdict = line_verdict("gradient", 0, line, joint, failure)
         if len(gradients) > 1 and verdict.checked:
             verdict = dataclasses.replace(verdict, note="checked jointly with all wrt")
         return [dataclasses.replace(verdict, index=i) for i in range(len(gradients))]

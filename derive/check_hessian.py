@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .check import (MAX_TRIES, STRATEGIES, TOLERANCE, _compare_with_difference, _domain_failure,
-                    assign_sizes, draw_point, magnitude, noise_floor, propagate, relative_error)
-from .derivation import Derivation, Hessian, LineVerdict
+from .check import (IDENTITY_TOLERANCE, MAX_TRIES, STRATEGIES, Comparison, _domain_failure,
+                    assign_sizes, compare_with_difference, draw_point, judge, line_verdict,
+                    magnitude, propagate, rounding, worst)
+from .derivation import Derivation, Hessian
 from .evaluate import DomainError, dense, evaluate, forward
 from .limits import tick
 
@@ -48,17 +49,13 @@ def _verdicts(derivation, h: Hessian, point, sizes, rng, directions) -> list:
         tick(derivation.chain.source, h.line)
         if line.kind == "gradient":
             continue
-        error = max(probe.error(line, move) for move in moves)
-        verdicts.append(_verdict(index, h.line, error, _what(line)))
-    error = max(probe.asymmetry(probe.direction(rng), probe.direction(rng))
-                for _ in range(directions))
-    verdicts.append(_verdict(len(h.lines), h.line, error, "uᵀHv = vᵀHu at random u, v"))
+        comparison = worst(probe.error(line, move) for move in moves)
+        verdicts.append(line_verdict(BLOCK, index, h.line, comparison, _what(line)))
+    comparison = worst(probe.asymmetry(probe.direction(rng), probe.direction(rng))
+                       for _ in range(directions))
+    verdicts.append(line_verdict(BLOCK, len(h.lines), h.line, comparison,
+                                 "uᵀHv = vᵀHu at random u, v"))
     return verdicts
-
-
-def _verdict(index: int, line: int, error: float, what: str) -> LineVerdict:
-    ok = error <= TOLERANCE
-    return LineVerdict(BLOCK, index, line, error, ok, "" if ok else what)
 
 
 def _what(line) -> str:
@@ -102,28 +99,28 @@ class _Probe:
         diffs = propagate(self.derivation, self.values, {**wrt, **move}, self.sizes)
         return dense(evaluate(expr, self.values, diffs, self.sizes)), diffs
 
-    def error(self, line, move: dict) -> float:
+    def error(self, line, move: dict) -> Comparison:
         if line.kind == "block":
             move = {line.by.name: move[line.by.name]}
         if line.kind == "second":
             def function(moved):
-                return np.array([[sum(float(np.sum(move[n] * self.gradient(n, moved)))
-                                      for n in move)]])
+                return np.array([[sum(np.sum(move[n] * self.gradient(n, moved))
+                                      for n in move)]])     # complex on a complex step
         else:
             def function(moved):
                 return self.gradient(line.of.name, moved)
         value, diffs = self.along(line.expr, move)
         if line.kind == "block" and line.matrix is not None:
             value = self._times(line.matrix, move[line.by.name], value.shape)
-        floor = noise_floor(magnitude(line.expr, self.values, diffs, self.sizes), TOLERANCE)
-        return _compare_with_difference(function, value, self.point, move, floor)
+        floor = rounding(magnitude(line.expr, self.values, diffs, self.sizes))
+        return compare_with_difference(function, value, self.point, move, floor)
 
     def _times(self, matrix, u: np.ndarray, shape) -> np.ndarray:
         """``unvec(H vec(u))``: the block's matrix applied to a direction, column-major."""
         h = dense(evaluate(matrix, self.values, None, self.sizes))
         return np.reshape(h @ np.reshape(u, (-1, 1), order="F"), shape, order="F")
 
-    def asymmetry(self, u: dict, v: dict) -> float:
+    def asymmetry(self, u: dict, v: dict) -> Comparison:
         """``uᵀHv`` against ``vᵀHu``, both from the displayed second differential; the floor
         is the rounding scale of their terms (they may cancel to 0)."""
         def bilinear(left, right):
@@ -131,5 +128,5 @@ class _Probe:
             return (sum(float(np.sum(a * b)) for a, b in pairs),
                     sum(float(np.linalg.norm(a) * np.linalg.norm(b)) for a, b in pairs))
         (a, scale_a), (b, scale_b) = bilinear(u, v), bilinear(v, u)
-        floor = noise_floor(max(scale_a, scale_b), TOLERANCE)
-        return relative_error(np.array([[a]]), np.array([[b]]), floor)
+        return judge(np.array([[a]]), np.array([[b]]), rounding(max(scale_a, scale_b)),
+                     IDENTITY_TOLERANCE)
