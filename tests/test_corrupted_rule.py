@@ -184,12 +184,28 @@ def caught(text) -> bool:
     return not derive(text).check.ok
 
 
+KRON_HESSIAN = ("A : 3x4\nB : 2x5\nC : 6x20\nE = 1/2 (C:kron(A, B))(C:kron(A, B))\nwrt A, B\n"
+                "hessian A, B\n")
+VEC_HESSIAN = "X : 3x2\nM : 6x6\nE = vec(X)' M vec(X)\nwrt X\nhessian X\n"
+HESSIAN_CHAINS = {   # nodes derive builds in gradients: a Hessian differentiates them
+    "Unvec": VEC_HESSIAN, "KronBlockSum": KRON_HESSIAN, "KronBlockFrobenius": KRON_HESSIAN,
+}
+CHAINS.update(HESSIAN_CHAINS)
+
+
+def _kinds_used(text) -> set:
+    """Node kinds in the chain's definitions and in its Hessians' lines."""
+    derivation = derive(text, check=False)
+    exprs = [d.expr for d in derivation.chain.definitions]
+    exprs += [line.expr for h in derivation.hessians for line in h.lines]
+    return {type(n).__name__ for e in exprs for n in E.walk(e)}
+
+
 def test_every_differential_row_has_a_chain():
     kinds = {k.__name__ for k in rules.DIFFERENTIALS}
     assert kinds - set(CHAINS) == BUILT
     for name, text in CHAINS.items():
-        found = {type(n).__name__ for d in derive(text, check=False).chain.definitions
-                 for n in E.walk(d.expr)}
+        found = _kinds_used(text)
         assert name in found, (name, found)
         assert derive(text).check.ok and derive(text).check.complete, name
 
@@ -285,12 +301,48 @@ MOVE_CHAINS = {   # a chain whose sweep uses each Frobenius move
 }
 
 
+def _built_chain(kind):
+    """A chain held by hand whose objective contains ``kind`` around a wrt input, so the
+    sweep moves it (derive itself builds these nodes only in gradients)."""
+    from derive.chain import Chain, Definition, Input
+    I2, I3, I4, I6 = (sympy.Integer(k) for k in (2, 3, 4, 6))
+    Eo = E.Symbol("E")
+    if kind is E.Unvec:
+        x, a = E.Symbol("x", (I6, sympy.Integer(1))), E.Symbol("a", (I3, I2))
+        inputs, objective, wrt = (x, a), E.Frobenius(a, E.Unvec(x, I3, I2)), (x,)
+    else:
+        G, A, C = E.Symbol("G", (I4, I6)), E.Symbol("A", (I2, I3)), E.Symbol("C", (I2, I2))
+        node = E.KronBlockSum(G, A) if kind is E.KronBlockSum else E.KronBlockFrobenius(G, C)
+        weight = C if kind is E.KronBlockSum else A
+        inputs, objective, wrt = (G, A, C), E.Frobenius(weight, node), (G, A if kind is
+                                                                         E.KronBlockSum else C)
+    return Chain(inputs=tuple(Input(v, True, i + 1) for i, v in enumerate(inputs)),
+                 definitions=(Definition(Eo, objective, len(inputs) + 1),), wrt=wrt,
+                 wrt_line=len(inputs) + 2)
+
+
+BUILT_MOVES = (E.Unvec, E.KronBlockSum, E.KronBlockFrobenius)
+
+
+def test_the_built_move_chains_verify():
+    from derive.check import check
+    from derive.sweep import build
+    for kind in BUILT_MOVES:
+        result = check(build(_built_chain(kind)))
+        assert result.ok and result.complete, kind
+
+
 @pytest.mark.parametrize("kind", list(frobenius.MOVES), ids=lambda k: k.__name__)
 def test_a_corrupted_frobenius_move_is_caught(monkeypatch, kind):
     """Every row of frobenius.MOVES: the coefficient it moves left, doubled."""
     move = frobenius.MOVES[kind]
     monkeypatch.setitem(frobenius.MOVES, kind, lambda g, e: [
         (doubled(g2), y, used) for g2, y, used in move(g, e)])
+    if kind in BUILT_MOVES:
+        from derive.check import check
+        from derive.sweep import build
+        assert not check(build(_built_chain(kind))).ok, kind.__name__
+        return
     assert caught(MOVE_CHAINS[kind.__name__]), kind.__name__
 
 
