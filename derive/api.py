@@ -24,12 +24,14 @@ from .limits import Limits, applied, read_bounded
 from .hessian import with_hessians
 from .parse import looks_like_latex, parse_chain
 from .sweep import build
+from .check_jacobian import with_jacobian_verdicts
+from .jacobian import jacobians_only, with_jacobians
 
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
            seed: int = 0, expand: bool = False, limits: Limits | None = None,
            symmetric_gradient: bool = False, strict: bool = False,
-           language: str | None = None, claims=None) -> Derivation:
+           language: str | None = None, claims=None, jacobians: bool = False) -> Derivation:
     """Parse ``text``, derive the gradient(s) and, unless ``check=False``, verify every line.
 
     ``claims`` adds claimed gradients to those the text makes (``claim dE/dW = …``): a
@@ -45,10 +47,13 @@ def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True
     A failed numeric check is not an exception: it is recorded in ``derivation.check``
     (``.ok`` is False, ``.failures`` names the lines), so callers can still show it.
     ``limits`` bounds sizes and time (default: ``Limits`` with ``DERIVE_MAX_…`` variables).
+    ``jacobians`` adds the chain rule made visible: each definition's local Jacobian and
+    their product, checked to equal the gradient (``derivation.jacobians``); a chain's
+    ``jacobian F wrt X`` lines are answered either way.
     """
     try:
         return _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
-                       strict, language, claims)
+                       strict, language, claims, jacobians)
     except DeriveError as error:     # the caller's line and the message, not derive's frames
         raise error.with_traceback(None) from None
 
@@ -63,17 +68,22 @@ def read_chain(text: str, source_name: str, wrt, language: str | None):
 
 
 def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradient,
-            strict, language, claims=None) -> Derivation:
+            strict, language, claims=None, jacobians=False) -> Derivation:
     with applied(limits), _resources():
         chain = read_chain(text, source_name, list(wrt) if wrt else None, language)
         chain = with_claims(chain, claims)
-        derivation = with_hessians(build(chain, expand=expand, symmetric=symmetric_gradient))
+        if chain.wrt:
+            derivation = with_hessians(build(chain, expand=expand, symmetric=symmetric_gradient))
+            derivation = with_jacobians(derivation, local=jacobians)
+        else:
+            derivation = jacobians_only(chain)
         if strict:
             _refuse_warnings(derivation)
         if check:
             refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
             derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
             derivation = _with_hessian_verdicts(derivation, seed)
+            derivation = with_jacobian_verdicts(derivation, seed)
         if check and chain.alternatives:
             found = check_alternatives(chain, seed)
             derivation = dataclasses.replace(derivation, warnings=derivation.warnings + tuple(found))
@@ -95,7 +105,7 @@ def _with_hessian_verdicts(derivation: Derivation, seed: int) -> Derivation:
 def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool = True,
                 seed: int = 0, expand: bool = False, limits: Limits | None = None,
                 symmetric_gradient: bool = False, strict: bool = False,
-                language: str | None = None, claims=None) -> Derivation:
+                language: str | None = None, claims=None, jacobians: bool = False) -> Derivation:
     """``derive`` on the UTF-8 text of ``path``; errors cite the path as given. A ``.tex``
     file is LaTeX."""
     if language is None and str(path).lower().endswith(".tex"):
@@ -103,7 +113,7 @@ def derive_file(path, *, wrt=None, source_name: str | None = None, check: bool =
     with applied(limits):
         return derive(read_text(path), wrt=wrt, source_name=source_name or display_name(path),
                       check=check, seed=seed, expand=expand, symmetric_gradient=symmetric_gradient,
-                      strict=strict, language=language, claims=claims)
+                      strict=strict, language=language, claims=claims, jacobians=jacobians)
 
 
 def warnings_of(derivation: Derivation) -> list:
@@ -207,7 +217,7 @@ def render(path=None, *, text: str | None = None, source_name: str | None = None
            wrt=None, seed: int = 0, check: bool = True, expand: bool = False,
            symmetric_gradient: bool = False, strict: bool = False, language: str | None = None,
            limits: Limits | None = None, max_seconds: float | None = None,
-           warn: Warn | None = None, claims=None) -> str | bytes:
+           warn: Warn | None = None, claims=None, jacobians: bool = False) -> str | bytes:
     """What ``derive render`` does: derive the chain in the file ``path`` (or ``text``),
     check it, and return it in format ``to`` — else the format of ``output``'s extension,
     else Markdown (``flavor``: mse, katex or github; ``md``, ``tex``, ``py`` are short for
@@ -228,7 +238,8 @@ def render(path=None, *, text: str | None = None, source_name: str | None = None
     limits = _limits(limits, max_seconds)
     with applied(limits):
         options = dict(wrt=wrt, check=check, seed=seed, expand=expand, strict=strict,
-                       symmetric_gradient=symmetric_gradient, language=language, claims=claims)
+                       symmetric_gradient=symmetric_gradient, language=language, claims=claims,
+                       jacobians=jacobians)
         if path is not None:
             derivation = derive_file(path, source_name=source_name, **options)
         else:

@@ -41,6 +41,7 @@ class Chain:
     claims: tuple = ()        # (objective name, wrt name, Expr or None, line, column)
     alternatives: tuple = ()  # (defined name, Expr, line, column): J = A = B gives B
     hessians: tuple = ()      # (tuple of wrt names, line, column): ``hessian W, b``
+    jacobians: tuple = ()     # (F name, X name, line, column): ``jacobian F wrt X``
 
     @property
     def objective(self) -> Definition:

@@ -297,10 +297,13 @@ def main():
               help="With HTML output: load KaTeX from this dist/ folder or URL, not the copy "
                    "inside the page.")
 @click.option("--explain", is_flag=True, help="Name the rule(s) used on every line.")
+@click.option("--jacobians", is_flag=True,
+              help="Show each definition's local Jacobian and that their product is the "
+                   "gradient (the chain rule made visible), checked.")
 @click.option("--template", metavar="FILE",
               help="Render with your own Jinja2 template (sandboxed) instead of a built-in one.")
 def render(file, expr, wrt, seed, language, max_seconds, strict, claims, to, flavor, output,
-           expand, no_check, symmetric_gradient, standalone, explain, template, keep_tex,
+           expand, no_check, symmetric_gradient, standalone, explain, jacobians, template, keep_tex,
            katex_url):
     """Render the derivation of FILE (- or none: standard input; or -e TEXT)."""
     from . import api
@@ -313,7 +316,7 @@ def render(file, expr, wrt, seed, language, max_seconds, strict, claims, to, fla
                             wrt=_wrt(wrt), seed=seed, check=not no_check, expand=expand,
                             symmetric_gradient=symmetric_gradient, strict=strict,
                             language=language, max_seconds=max_seconds, warn=_say,
-                            claims=claims)
+                            claims=claims, jacobians=jacobians)
         _shown(result, output)
 
 
@@ -322,7 +325,10 @@ def render(file, expr, wrt, seed, language, max_seconds, strict, claims, to, fla
 @click.option("--symmetric-gradient", is_flag=True,
               help="For inputs declared symmetric/spd: sym(G) = (G + Gᵀ)/2 instead of the "
                    "unstructured gradient G.")
-def check(file, expr, wrt, seed, language, max_seconds, strict, claims, symmetric_gradient):
+@click.option("--jacobians", is_flag=True,
+              help="Check each definition's local Jacobian and their product too.")
+def check(file, expr, wrt, seed, language, max_seconds, strict, claims, symmetric_gradient,
+          jacobians):
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not, and 1
     if derive's lines hold but a claim does not."""
     from . import api
@@ -330,7 +336,7 @@ def check(file, expr, wrt, seed, language, max_seconds, strict, claims, symmetri
     with _edge(), _limited(max_seconds):
         path, text, name = _source(file, expr)
         options = dict(wrt=_wrt(wrt), seed=seed, symmetric_gradient=symmetric_gradient,
-                       strict=strict, language=language, claims=claims)
+                       strict=strict, language=language, claims=claims, jacobians=jacobians)
         derivation = (api.derive_file(path, **options) if path is not None else
                       api.derive(text, source_name=name, **options))
         api.report_warnings(derivation, _say)

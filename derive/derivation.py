@@ -149,6 +149,54 @@ class Hessian:
 
 
 @dataclass(frozen=True)
+class JacobianBlock:
+    """``∂F/∂X = J`` read off ``vec dF = J vec dX`` (numerator layout, column-major vec;
+    a vector needs no vec).  ``kind`` says which question it answers:
+
+    * ``"request"`` — ``jacobian F wrt X``: ``lines`` are ``dF = …`` with the definitions'
+      differentials between X and F substituted one by one, the last linear in dX alone;
+    * ``"local"`` — ``--jacobians``: one definition's own Jacobian, read off its line;
+    * ``"product"`` — ``--jacobians``: the local Jacobians multiplied in the chain's order
+      (``factors``, one product per path from X to F), equal to ``vec(∂E/∂X)ᵀ``, whose
+      gradient is ``gradient``.
+    """
+
+    of: Symbol                # F
+    wrt: Symbol               # X (held independent when it is a defined variable)
+    matrix: Expr              # J
+    lines: tuple = ()         # of SubstitutionLine, each equal to dF
+    rules: tuple = ()         # the vec rules (vec.py) that read J
+    line: int = 0             # source line of the request (0: none)
+    kind: str = "request"
+    factors: tuple = ()       # "product": tuple of paths, each a tuple of local Jacobians
+    gradient: Expr | None = None   # "product": ∂E/∂X as the derivation reads it
+
+    @property
+    def vec_of(self) -> bool:
+        """Whether F is a matrix (its Jacobian is of vec F)."""
+        return self.of.shape[1] != 1
+
+    @property
+    def vec_wrt(self) -> bool:
+        return self.wrt.shape[1] != 1
+
+    @property
+    def rows(self) -> int:
+        """How many displayed lines the block has (each gets a verdict)."""
+        return len(self.lines) + 1
+
+
+def jacobian_rows(derivation) -> list:
+    """``(index, block, k)`` of every displayed Jacobian line, ``k`` the position within its
+    block (``len(block.lines)`` is its result); ``index`` is the verdicts' ``index``."""
+    out: list[tuple] = []
+    for block in derivation.jacobians:
+        for k in range(block.rows):
+            out.append((len(out), block, k))
+    return out
+
+
+@dataclass(frozen=True)
 class LineVerdict:
     """The numeric verdict on one displayed line.
 
@@ -269,6 +317,7 @@ class Derivation:
     options: dict = field(default_factory=dict)   # expand, seed, ... as asked
     hessians: tuple = ()          # of Hessian: ``hessian W, b`` (hessian.py)
     claims: tuple = ()            # of ClaimVerdict, one per claim read, in the order written
+    jacobians: tuple = ()         # of JacobianBlock: requested ones, then --jacobians
 
     @property
     def objective(self) -> Symbol:

@@ -743,6 +743,7 @@ class _Request:
     wrt: list             # NAME tokens
     line: int
     column: int
+    name: object = None   # the objective's NAME token, when it is a name
 
 
 class _Assembly:
@@ -761,6 +762,7 @@ class _Assembly:
         self.differentials: list = []      # (line, column) of formulas with differentials
         self.prose_wrt: list = []          # NAME tokens of "with respect to $X$"
         self.hessian_names: list = []      # NAME tokens of \frac{\partial^2 E}{\partial W\,\partial b}
+        self.jacobians: list = []          # (F token, X token) of Jacobian requests
 
     def warn(self, formula: _Formula, sentence: str, kind: str = "warning") -> None:
         self.document.warn(formula.line, formula.column, sentence, kind)
@@ -772,6 +774,9 @@ class _Assembly:
         statements = self.statements()
         reader = _LatexReader(self.document.text, self.document.source)
         reader.skipped = self.document.warnings
+        written = [t for t in self.document.chain_statements if t.data == "wrt"]
+        reader.derivative_requests = () if written else tuple(
+            (r.name, r.wrt[0]) for r in self.requests if r.name is not None and r.wrt)
         chain = reader.read(statements, wrt)
         claims = self.read_claims(statements, wrt, chain)
         return dataclasses.replace(chain, warnings=tuple(self.document.warnings) + chain.warnings,
@@ -944,10 +949,13 @@ class _Assembly:
     def request(self, head: Tree, rest: list, formula) -> None:
         """``∂E/∂W`` (``= G`` makes it a claim), ``∂/∂X f``, ``\\nabla_X f``."""
         token = cast(Token, head.children[0])     # DERIV_FRAC or DERIV_OP, in latex.lark
+        vectorised = False
         if head.data == "derivative":
             top, bottom = _derivative_parts(str(token))
             if _SECOND.match(top):
                 return self.hessian_request(token, top, bottom, rest, formula)
+            (top, top_vec), (bottom, bottom_vec) = _unvec(top), _unvec(bottom)
+            vectorised = top_vec or bottom_vec
             objective = self.sub_expression(top, token)
         else:
             bottom = _operator_variable(str(token))
@@ -964,9 +972,13 @@ class _Assembly:
         elif not arguments:              # \nabla f without the variable
             raise self.document.fail("write the variable: \\nabla_X f or \\nabla f(X)",
                                      _start_pos(token))
+        if vectorised and name is not None:          # ∂vec(Y)/∂vec(X): a Jacobian
+            return self.jacobian(name, arguments[0], rest, formula)
+        name_token = name
         objective = str(name) if name is not None else objective
         wrt_token = arguments[0]
-        self.requests.append(_Request(objective, arguments, formula.line, formula.column))
+        self.requests.append(_Request(objective, arguments, formula.line, formula.column,
+                                      name_token))
         if rest:
             name = objective if isinstance(objective, str) else "the objective"
             self.claims.append((name, wrt_token, rest[0], formula))
@@ -1005,6 +1017,30 @@ class _Assembly:
             tokens += [token] * all(str(t) != str(token) for t in tokens)
         return [Tree("hessian", tokens)] if tokens else []
 
+
+    def jacobian(self, f_token, x_token, rest: list, formula) -> None:
+        r"""``\frac{\partial\,\mathrm{vec}(Y)}{\partial\,\mathrm{vec}(X)}``, or ∂F/∂X with X
+        defined: the request ``jacobian F wrt X``; a right side is derive's to derive."""
+        self.jacobians.append((f_token, x_token))
+        if rest:
+            self.warn(formula, f"the right side of ∂{f_token}/∂{x_token} = … is not compared: "
+                               f"derive derives the Jacobian (jacobian {f_token} wrt {x_token})",
+                      kind="note")
+
+    def split_jacobians(self) -> None:
+        """Requests ∂F/∂X whose X is a defined variable are Jacobians (X held independent),
+        not gradients: a gradient is with respect to an input."""
+        defined = {str(d[0]) for d in self.definitions}
+        for request in list(self.requests):
+            if request.name is None or not request.wrt or str(request.wrt[0]) not in defined:
+                continue
+            self.requests.remove(request)
+            claimed = [c for c in self.claims if c[0] == request.objective and c[1] is request.wrt[0]]
+            for claim in claimed:
+                self.claims.remove(claim)
+            self.jacobian(request.name, request.wrt[0], [claimed[0][2]] if claimed else [],
+                          claimed[0][3] if claimed else None)
+
     def slash_request(self, side: Tree, rest: list, formula) -> None:
         """``\\partial E / \\partial W`` written inline: the request ∂E/∂W."""
         objective, variable = _slash_derivative(side)
@@ -1035,6 +1071,7 @@ class _Assembly:
         """decl, defn and wrt trees in the order ``parse._Reader`` wants, the objective last;
         further forms go just before the objective, where every name they use is defined."""
         decls = self.merged_declarations()
+        self.split_jacobians()
         definitions = self.with_objective()
         statements = list(decls) + [Tree("defn", [name, rhs]) for name, rhs, _ in definitions[:-1]]
         self.alternatives: list = []
@@ -1045,6 +1082,8 @@ class _Assembly:
         statements.append(Tree("defn", definitions[-1][:2]) if definitions else [])
         statements.extend(self.wrt_statements())
         statements.extend(self.hessian_statements())
+        in_order = sorted(self.jacobians, key=lambda fx: (fx[0].line, fx[0].column))
+        statements.extend(Tree("jacobian", [f, x]) for f, x in in_order)
         return [s for s in statements if s]
 
     def merged_declarations(self) -> list:
@@ -1128,7 +1167,8 @@ class _Assembly:
         written = [t for t in self.document.chain_statements if t.data == "wrt"]
         if written:
             return written
-        requested = [token for r in self.requests for token in r.wrt] or self.prose_wrt
+        requested = [token for r in self.requests for token in r.wrt] or \
+            (self.prose_wrt if not self.jacobians else [])     # "the Jacobian … with respect to"
         if requested:
             return [Tree("wrt", requested)]
         if self.natural_wrt:
@@ -1183,6 +1223,20 @@ def _sink(definitions: list) -> int:
 
 _SECOND = re.compile(r"\s*\^\s*(?:2|\{\s*2\s*\})")            # \partial^2 E
 _SQUARED = re.compile(r"\^\s*(?:2|\{\s*2\s*\})\s*$")           # \partial W^2
+
+
+_VEC = re.compile(r"\s*(?:\\[,;!]\s*)?(?:\\mathrm|\\operatorname|\\text)?\s*\{?\s*vec(?![A-Za-z])"
+                  r"\s*\}?\s*(?:\\[,;!]\s*)?(?:\((.*)\)|(.*))\s*", re.DOTALL)
+
+
+def _unvec(raw: str) -> tuple:
+    r"""``\mathrm{vec}(X)`` (or ``\operatorname{vec} X``, ``vec\,X``) → (``X``, True);
+    anything else → (itself, False)."""
+    match = _VEC.fullmatch(raw)
+    if match is None:
+        return raw, False
+    inner = match.group(1) if match.group(1) is not None else match.group(2)
+    return inner, bool(inner.strip())
 
 
 def _derivative_parts(raw: str) -> tuple:
@@ -1259,6 +1313,24 @@ class _LatexReader(_Reader):
                              for d in chain.definitions if "\u2032" in d.symbol.name)
         return dataclasses.replace(chain, definitions=kept, alternatives=alternatives,
                                    claims=tuple(self.claimed))
+
+    derivative_requests: tuple = ()    # (F token, X token) of each ∂F/∂X written, by _Assembly
+
+    def requests_as_jacobians(self, wrt_names: tuple, overridden: bool) -> tuple:
+        """``\\frac{\\partial s}{\\partial x}`` of an objective that is surely not a scalar asks
+        for a Jacobian, not a gradient: the requests become ``jacobian s wrt x``."""
+        if overridden or not self.derivative_requests or self.jacobian_tokens and not wrt_names:
+            return wrt_names
+        rows, cols = self.drafts[self.objective_index()].shape
+        objective = str(self.definitions[self.objective_index()][0])
+        sure = [self.sizes.value(i) for i in (rows, cols)]
+        if not any(v is not None and v != 1 for v in sure):
+            return wrt_names
+        asked = [(f, x) for f, x in self.derivative_requests if str(f) == objective]
+        if {str(x) for _, x in asked} != set(wrt_names):
+            return wrt_names
+        self.jacobian_tokens.extend((f, [x]) for f, x in asked)
+        return ()
 
     def objective_index(self) -> int:
         """The last definition that is not a claim (claims ride after the objective)."""

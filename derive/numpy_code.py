@@ -359,6 +359,8 @@ def _plan(derivation: Derivation) -> dict:
     gradient_lines += [(name, printer.doprint(expr)) for name, expr in adjoints]
     gradients = [(g.wrt.name, python_name(g.wrt.name), printer.doprint(g.expr), g.wrt.is_scalar)
                  for g in derivation.gradients]
+    jacobian_printer = NumpyPrinter()
+    jacobian_lines, jacobians = _jacobian_code(derivation, jacobian_printer)
     names = [item.symbol.name for item in chain.inputs]
     hessian = _hessian_code(derivation)
     hessian_printer = hessian.pop("printer") if hessian else NumpyPrinter()
@@ -373,15 +375,20 @@ def _plan(derivation: Derivation) -> dict:
         check=derivation.check,
         inputs=[(name, python_name(name)) for name in names],
         keyword_arguments=keyword_arguments,
-        sizes=_size_sources(chain, printer.sizes | objective_printer.sizes | hessian_printer.sizes),
+        sizes=_size_sources(chain, printer.sizes | objective_printer.sizes | hessian_printer.sizes
+                            | jacobian_printer.sizes),
         objective_callables=_callables(objective_printer),
         gradient_callables=gradient_callables,
         objective_lines=objective_lines,
         objective=python_name(chain.objective.symbol.name),
         gradient_lines=gradient_lines,
         gradients=gradients,
-        helpers=printer.helpers | objective_printer.helpers | hessian_printer.helpers,
+        helpers=printer.helpers | objective_printer.helpers | hessian_printer.helpers
+        | jacobian_printer.helpers,
         hessian=hessian,
+        jacobian_lines=jacobian_lines,
+        jacobians=jacobians,
+        jacobian_callables=_callables(jacobian_printer, objective_printer),
     )
 
 
@@ -428,6 +435,21 @@ def _hessian_code(derivation: Derivation) -> dict | None:
             "wrt": ", ".join(w.name for w in h.wrt), "single": len(h.wrt) == 1,
             "block_names": ", ".join(f'"{key}"' for key, _ in blocks),
             "kronecker": h.kronecker, "callables": _callables(printer)}
+
+
+def _jacobian_code(derivation: Derivation, printer: NumpyPrinter) -> tuple:
+    """The forward lines and ``("F/X", code)`` of each Jacobian (requested, then local),
+    each reshaped to (len vec F, len vec X); the first of two with one key is kept."""
+    blocks: dict = {}
+    for block in derivation.jacobians:
+        if block.kind != "product":
+            blocks.setdefault(f"{block.of.name}/{block.wrt.name}", block.matrix)
+    if not blocks:
+        return [], []
+    lines = [(python_name(d.symbol.name), printer.doprint(d.expr))
+             for d in _needed(derivation.chain, list(blocks.values()))]
+    return lines, [(key, f"np.reshape(np.asarray({printer.doprint(j)}, dtype=float), "
+                         f"{printer._shape(j.shape)})") for key, j in blocks.items()]
 
 
 def _callables(*printers: NumpyPrinter) -> list:

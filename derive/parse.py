@@ -181,6 +181,9 @@ def _syntax_message(token, expected: set, previous) -> str:
         return f"expected a size (scalar, N or M x N){after}, got {_describe(token)}"
     if previous is not None and previous.type == "X":
         return f"expected a size after 'x', got {_describe(token)}"
+    if previous is not None and previous.type == "JACOBIAN" or "WRT" in expected:
+        return (f"expected a request `jacobian F wrt X` (F a defined variable, X what it "
+                f"depends on){after}, got {_describe(token)}")
     if previous is not None and previous.type == "WRT":
         return f"expected a name after 'wrt' (or * for every input), got {_describe(token)}"
     if previous is not None and previous.type == "CLAIM":
@@ -415,6 +418,7 @@ class _Reader:
         self.wrt_tokens: list = []
         self.wrt_line = 0
         self.hessian: Tree | None = None        # the ``hessian W, b`` statement, if any
+        self.jacobian_tokens: list = []         # (F token, [X tokens]) of each jacobian line
         self.current = 0                        # index of the definition being read
         self.symbols: dict[str, Symbol] = {}
         self.inferred: list = []                # (size variable, node, what) of each I and 1
@@ -440,7 +444,8 @@ class _Reader:
             raise self.fail("the chain is empty: declare inputs and define an objective", (1, 1))
         for statement in statements:
             {"decl": self.declare, "defn": self.announce, "wrt": self.note_wrt,
-             "hessian": self.note_hessian, "claim": self.note_claim}[statement.data](statement)
+             "hessian": self.note_hessian, "claim": self.note_claim,
+             "jacobian": self.note_jacobian}[statement.data](statement)
         self.check_size_names()
         try:
             for index, (name, rhs) in enumerate(self.definitions):
@@ -457,12 +462,17 @@ class _Reader:
                             "(such as E = x'x)", (last_line, 1))
         self.refuse_glued_products()
         self.refuse_lookalikes()
-        wrt_symbols = self.wrt_names(wrt)
+        wrt_symbols = self.requests_as_jacobians(self.wrt_names(wrt), bool(wrt))
         # a coefficient whose kind the text leaves open (lam in lam ||W||^2) takes the size
         # that makes the objective a scalar; its warning below says what it became
-        self.sizes.unify_shapes(self.drafts[self.objective_index()].shape, self.sizes.scalar())
+        if wrt_symbols:
+            self.sizes.unify_shapes(self.drafts[self.objective_index()].shape, self.sizes.scalar())
         self.sizes.name_unknowns(self.size_names.keys() | self.names.keys() | self.inputs.keys())
         return self.read_claims(self.finish(wrt_symbols, wrt is not None and bool(wrt)))
+
+    def requests_as_jacobians(self, wrt_names: tuple, overridden: bool) -> tuple:
+        """The wrt names; a front end whose requests may be Jacobians says so here."""
+        return wrt_names
 
     def objective_index(self) -> int:
         """Which definition is the objective: the last."""
@@ -621,6 +631,11 @@ class _Reader:
         name = self.claim(name_token, "defined")
         self.defined[name] = (len(self.definitions), name_token)
         self.definitions.append((name_token, rhs))
+
+    def note_jacobian(self, statement: Tree) -> None:
+        """``jacobian F wrt X, Y``: read once the chain is built (``jacobians``)."""
+        f_token, *x_tokens = statement.children
+        self.jacobian_tokens.append((f_token, x_tokens))
 
     def note_wrt(self, statement: Tree) -> None:
         self.wrt_tokens.extend(statement.children)
@@ -1132,6 +1147,8 @@ class _Reader:
             entries = [(str(t), t) for t in self.wrt_tokens]
         entries += self.hessian_names(entries)
         entries += [e for e in self.claimed_wrt() if e[0] not in {n for n, _ in entries}]
+        if not entries and self.jacobian_tokens:
+            return ()                        # only Jacobians asked for: no gradient
         if not entries:
             last = self.definitions[-1][0]
             raise self.fail("nothing to differentiate with respect to: add a line `wrt W` "
@@ -1211,14 +1228,42 @@ class _Reader:
             if not wrt_names:
                 self.nothing_to_differentiate(overridden)
         self.refuse_hessian_of_non_scalar(objective)
-        if not objective.expr.is_scalar:
-            raise self.fail(f"the objective {objective.symbol.name} must be a scalar, "
-                            f"but it is {show_shape(objective.expr.shape)}",
+        if wrt_names and not objective.expr.is_scalar:
+            name = objective.symbol.name
+            raise self.fail(f"the objective {name} must be a scalar, but it is "
+                            f"{show_shape(objective.expr.shape)}: a gradient is of a scalar; for "
+                            f"the derivative of {name} ask for its Jacobian, a line "
+                            f"`jacobian {name} wrt {wrt_names[0]}`",
                             (objective.line, objective.column))
-        return Chain(inputs=tuple(inputs), definitions=tuple(definitions),
-                     wrt=tuple(self.symbols[n] for n in wrt_names), title=_title(self.text),
-                     source=self.source, wrt_line=0 if overridden else self.wrt_line,
-                     warnings=tuple(self.notices(wrt_names)), hessians=self.hessian_request())
+        chain = Chain(inputs=tuple(inputs), definitions=tuple(definitions),
+                      wrt=tuple(self.symbols[n] for n in wrt_names), title=_title(self.text),
+                      source=self.source, wrt_line=0 if overridden else self.wrt_line,
+                      warnings=tuple(self.notices(wrt_names)), hessians=self.hessian_request())
+        return replace(chain, jacobians=self.jacobians(chain)) \
+            if self.jacobian_tokens else chain
+
+    def jacobians(self, chain: Chain) -> tuple:
+        """``(F, X, line, column)`` of each ``jacobian F wrt X``: F a defined variable, X an
+        input or a defined variable F depends on (a defined X is held independent)."""
+        found: list = []
+        for f_token, x_tokens in self.jacobian_tokens:
+            f = str(f_token)
+            if f not in self.defined:
+                what = "an input: a Jacobian is of a defined variable" if f in self.inputs \
+                    else "not defined in this chain"
+                raise self.fail(f"jacobian {f}: {f} is {what}", f_token)
+            for x_token in x_tokens:
+                x = str(x_token)
+                if x not in self.defined and x not in self.inputs:
+                    raise self.fail(f"jacobian {f} wrt {x}: {x} is not an input or a defined "
+                                    "variable of this chain", x_token)
+                if f not in chain.varying([x]):
+                    raise self.fail(f"jacobian {f} wrt {x}: {f} does not depend on {x}, so "
+                                    f"∂{f}/∂{x} is 0", x_token)
+                request = (f, x, *_at(cast(Token, f_token)))
+                if all(r[:2] != request[:2] for r in found):
+                    found.append(request)
+        return tuple(found)
 
     def check_inferred(self, inputs) -> None:
         """Every size of an ``I`` or ``1`` is some input's: the check and the NumPy module

@@ -135,8 +135,8 @@ class LatexPrinter:
         return r"\mathbf{1}"
 
     def _print_Commutation(self, e):
-        """``K_{m,n}``: the sizes say which transpose it performs."""
-        return f"K_{{{sympy.latex(e.rows)},{sympy.latex(e.cols)}}}"
+        """``K_{mn}``: the sizes say which transpose it performs."""
+        return f"K_{{{sympy.latex(e.rows)}{sympy.latex(e.cols)}}}"     # Magnus & Neudecker's K_mn
 
     # ---- sums and products
 
@@ -345,7 +345,7 @@ class TextPrinter(LatexPrinter):
         return "1"
 
     def _print_Commutation(self, e):
-        return f"K_({e.rows},{e.cols})"
+        return f"K_({e.rows}×{e.cols})"
 
     def superscript(self, base, sup):
         inner = self.print(base, ATOM)

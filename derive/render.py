@@ -13,10 +13,11 @@ import jinja2
 from markupsafe import Markup
 
 from . import printer
-from .derivation import OUTPUTS, Derivation
-from .expr import Adjoint, Differential, Frobenius, Hadamard, Symbol, walk
+from .derivation import OUTPUTS, Derivation, jacobian_rows
+from .expr import Adjoint, Commutation, Differential, Frobenius, Hadamard, Mul, Symbol, Transpose, Vec, walk
 from .formats import FLAVORS, SNIPPETS as FORMATS  # noqa: F401  (the one list: formats.py)
 from .display import IDENTIFICATION, substitute
+from .rule import Rule
 from .templates_path import environment
 from .tex_text import latex_of, tex_escape
 
@@ -161,6 +162,7 @@ def to_json(derivation: Derivation) -> str:
             for g in derivation.gradients],
         "hessians": [_hessian_json(derivation, h, tex) for h in derivation.hessians],
         "claims": [_claim_data(c, tex) for c in derivation.claims],
+        "jacobians": [_jacobian_data(derivation, block, tex) for block in derivation.jacobians],
         "status": _status(derivation.check),
         "check": _check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
@@ -232,6 +234,9 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "gradients": gradients,
         "hessians": _hessians(derivation, tex, failed),
         "uses_hadamard": _uses(derivation, Hadamard),
+        "jacobians": _jacobian_blocks(derivation, tex, failed),
+        "uses_commutation": any(isinstance(n, Commutation) for b in derivation.jacobians
+                                for n in walk(b.matrix)),
         "check": _check_data(result),
         "failures": failure_sentences(derivation),
         "rows": _rows(derivation),
@@ -335,6 +340,81 @@ def claim_sentences(derivation: Derivation) -> list:
     return out
 
 
+
+# ---------------------------------------------------------------- Jacobian blocks
+
+READ_OFF = Rule("vec dF = J vec dX ⟺ ∂vec F/∂vec X = J",
+                r"\mathrm{vec}\,dF = J\,\mathrm{vec}\,dX \iff \frac{\partial\,\mathrm{vec}\,F}"
+                r"{\partial\,\mathrm{vec}\,X} = J")
+
+
+def jacobian_label(print_, block, latex: bool = False) -> str:
+    """``∂s/∂v``, ``∂x₁/∂vec(W₁)``, ``∂vec(Y)/∂vec(X)``: vec only where a matrix needs it."""
+    top = print_(Vec(block.of) if block.vec_of else block.of)
+    bottom = print_(Vec(block.wrt) if block.vec_wrt else block.wrt)
+    if latex:
+        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+    return f"∂{top}/∂{bottom}"
+
+
+def _product_shown(print_, block) -> str:
+    """The product of local Jacobians, a sum over paths, then ``vec(∂E/∂W)ᵀ``."""
+    paths = [print_(Mul(tuple(path)) if len(path) > 1 else path[0]) for path in block.factors]
+    gradient = block.gradient if not block.vec_wrt else Vec(block.gradient)
+    return " + ".join(paths) + " = " + print_(Transpose(gradient))
+
+
+def _jacobian_blocks(derivation: Derivation, tex, failed) -> list:
+    """The Jacobian displays: each requested block (its dF lines, then J), then with
+    --jacobians one block of local Jacobians and one of their products."""
+    out: list = []
+    for index, block, k in jacobian_rows(derivation):
+        if k == 0 and (block.kind == "request" or not out or out[-1]["kind"] != block.kind):
+            out.append({"kind": block.kind, "of": tex(block.of), "wrt": tex(block.wrt),
+                        "held": derivation.chain.definition_of(block.wrt) is not None,
+                        "rows": []})
+        rows = out[-1]["rows"]
+        bad = ("jacobian", index) in failed
+        if k < len(block.lines):
+            line = block.lines[k]
+            rows.append({"lhs": tex(Differential(block.of)) if k == 0 else "",
+                         "latex": tex(line.expr), "failed": bad, "gap": False, **_rules(line.rules)})
+            continue
+        shown = _product_shown(tex, block) if block.kind == "product" else tex(block.matrix)
+        if block.kind == "product":
+            shown = " = ".join([tex(block.matrix), shown.split(" = ")[-1]]) \
+                if len(block.factors) > 1 else shown
+        rows.append({"lhs": jacobian_label(tex, block, latex=True), "latex": shown, "failed": bad,
+                     "gap": bool(block.lines), **_rules((*block.rules, READ_OFF))})
+    return out
+
+
+def _jacobian_text(block, k: int) -> str:
+    """One Jacobian line in plain text, for the verdict."""
+    if k < len(block.lines):
+        lhs = printer.text(Differential(block.of)) if k == 0 else " "
+        return f"{lhs} = {printer.text(block.lines[k].expr)}"
+    shown = _product_shown(printer.text, block) if block.kind == "product" \
+        else printer.text(block.matrix)
+    return f"{jacobian_label(printer.text, block)} = {shown}"
+
+
+def _jacobian_data(derivation: Derivation, block, tex) -> dict:
+    """A Jacobian block in JSON: its lines, J, the layout and the rules."""
+    rows, cols = block.matrix.shape
+    return {"of": block.of.name, "wrt": block.wrt.name, "kind": block.kind, "line": block.line,
+            "key": f"{block.of.name}/{block.wrt.name}",
+            "layout": "numerator layout: rows vec F, columns vec X (vec stacks columns)",
+            "shape": [str(rows), str(cols)],
+            "lines": [{"latex": tex(line.expr), "text": printer.text(line.expr),
+                       "eliminated": line.eliminated.name if line.eliminated is not None else None,
+                       "rules": [str(r) for r in line.rules]} for line in block.lines],
+            "jacobian": {"label": jacobian_label(printer.text, block),
+                         "latex": tex(block.matrix), "text": printer.text(block.matrix)},
+            "factors": [[printer.text(f) for f in path] for path in block.factors],
+            "rules": [str(r) for r in block.rules]}
+
+
 def _step_rows(derivation: Derivation, tex, failed) -> list:
     """Backprop steps as rows: ``z̄ = G``, then ``z̄ : dz = z̄ : ℓ_z``, then ``= Σ Gᵢ : dYᵢ``
     (for the objective: ``dE = ℓ_E``, then ``= Σ Gᵢ : dYᵢ``)."""
@@ -389,6 +469,8 @@ def _rows(derivation: Derivation) -> list:
                         if line.kind == "gradient" and verdicts else row)
         rows.append(_row("hessian", len(h.lines), "hessian",
                          "symmetry: uᵀHv = vᵀHu at random u, v", verdicts))
+    for index, block, k in jacobian_rows(derivation):
+        rows.append(_row("jacobian", index, "jacobian", _jacobian_text(block, k), verdicts))
     for key, verdict in verdicts.items():
         if not any((r["block"], r["index"]) == key for r in rows):
             rows.append(_row(*key, verdict.block, verdict.note or verdict.block, verdicts))

@@ -48,6 +48,7 @@ DIAG_PART =    Rule("diag(dX) = (1ᵀ⊗I) Diag(vec I) vec dX",     r"\mathrm{di
 VEC =          Rule("vec(vec dX) = vec dX",                     r"\mathrm{vec}(\mathrm{vec}\,dX) = \mathrm{vec}\,dX")
 UNVEC =        Rule("vec(unvec dx) = dx",                       r"\mathrm{vec}(\mathrm{unvec}\,dx) = dx")
 KRON_RIGHT =   Rule("vec(A⊗dB) = (I⊗K⊗I)(vec A⊗I) vec dB",      r"\mathrm{vec}(A\otimes dB) = (I\otimes K\otimes I)(\mathrm{vec}\,A\otimes I)\,\mathrm{vec}\,dB")
+MIXED =        Rule("(A⊗B)(C⊗D) = AC⊗BD",                      r"(A\otimes B)(C\otimes D) = AC\otimes BD")
 KRON_LEFT =    Rule("vec(dA⊗B) = (I⊗K⊗I)(I⊗vec B) vec dA",      r"\mathrm{vec}(dA\otimes B) = (I\otimes K\otimes I)(I\otimes\mathrm{vec}\,B)\,\mathrm{vec}\,dA")
 
 
@@ -209,5 +210,38 @@ def coefficient(linear: Expr, x: Symbol) -> tuple[Expr, tuple[Rule, ...]]:
             work.append((m if p is None else (p if m is None else Mul((p, m))), child))
     if not found:
         return Zero((rows, size)), tuple(used)
-    total = found[0] if len(found) == 1 else Add(tuple(found))
-    return simplify(total), tuple(used)
+    total = simplify(found[0] if len(found) == 1 else Add(tuple(found)))
+    tidied = mixed_products(total)
+    if tidied != total:
+        used.append(MIXED)
+    return tidied, tuple(used)
+
+
+def mixed_products(e: Expr) -> Expr:
+    """``(A⊗B)(C⊗D) = AC⊗BD`` on adjacent factors, and ``M(r⊗I) = r⊗M`` for a row r:
+    ``Diag(s − s∘s)(xᵀ⊗I)`` reads ``xᵀ⊗Diag(s − s∘s)``, as the textbook writes it."""
+    if isinstance(e, Add):
+        return simplify(Add(tuple(mixed_products(t) for t in e.terms)))
+    if not isinstance(e, Mul):
+        return e
+    factors = list(e.factors)
+    i = 0
+    while i < len(factors) - 1:
+        merged = _merge(factors[i], factors[i + 1])
+        if merged is None:
+            i += 1
+            continue
+        factors[i:i + 2] = [merged]
+        i = max(i - 1, 0)
+    return factors[0] if len(factors) == 1 else Mul(tuple(factors))
+
+
+def _merge(a: Expr, b: Expr) -> Expr | None:
+    if a.is_scalar or not isinstance(b, Kron):
+        return None
+    if isinstance(a, Kron) and a.left.shape[1] == b.left.shape[0] \
+            and a.right.shape[1] == b.right.shape[0]:
+        return Kron(simplify(Mul((a.left, b.left))), simplify(Mul((a.right, b.right))))
+    if isinstance(b.right, Identity) and b.left.shape[0] == ONE and a.shape[1] == b.right.size:
+        return Kron(b.left, a)
+    return None

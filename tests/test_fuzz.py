@@ -257,6 +257,9 @@ def run_numpy_module(derivation) -> None:
     chain = derivation.chain
     sizes = assign_sizes(chain)
     point = draw_point(chain, sizes, np.random.default_rng(1), "shifted")
+    if not derivation.gradients:               # only Jacobians asked for
+        run_jacobian_function(derivation, namespace, point, sizes)
+        return
     with np.errstate(all="ignore"):
         try:
             gradients = namespace["gradient"](**point)
@@ -274,6 +277,21 @@ def run_numpy_module(derivation) -> None:
                 continue
             if np.all(np.isfinite(expected)) and np.all(np.isfinite(value)):
                 assert np.allclose(value.reshape(expected.shape), expected, rtol=1e-6, atol=1e-8)
+
+
+def run_jacobian_function(derivation, namespace, point, sizes) -> None:
+    """The module's jacobian() gives the derivation's Jacobians, keyed F/X."""
+    with np.errstate(all="ignore"):
+        try:
+            got = namespace["jacobian"](**point)
+            values = forward(derivation.chain, point, sizes)
+        except (ValueError, np.linalg.LinAlgError, DomainError):
+            return
+        for block in derivation.jacobians:
+            expected = dense(evaluate(block.matrix, values, None, sizes))
+            value = got[f"{block.of.name}/{block.wrt.name}"]
+            if np.all(np.isfinite(expected)) and np.all(np.isfinite(value)):
+                assert np.allclose(value, expected, rtol=1e-6, atol=1e-8)
 
 
 # ---------------------------------------------------------------- the properties

@@ -34,7 +34,7 @@ def declarations(chain) -> str:
 
 def pasted_back(derivation, rendered: str):
     chain = derivation.chain
-    wrt = "wrt " + ", ".join(w.name for w in chain.wrt) + "\n"
+    wrt = "wrt " + ", ".join(w.name for w in chain.wrt) + "\n" if chain.wrt else ""
     return parse_latex(declarations(chain) + wrt + rendered, "<pasted>")
 
 
@@ -70,6 +70,7 @@ def assert_same(original, read):
     for mine, theirs in zip(read.definitions, original.definitions):
         assert latex(canonical(mine.expr)) == latex(canonical(theirs.expr)), mine.symbol.name
     assert [w.name for w in read.wrt] == [w.name for w in original.wrt]
+    assert sorted(j[:2] for j in read.jacobians) == sorted(j[:2] for j in original.jacobians)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)

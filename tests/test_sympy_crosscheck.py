@@ -27,6 +27,10 @@ correctly are here.  Skipped (measured with SymPy 1.14), and why:
   (softmax, logsumexp, softplus, sqrt of a vector) and ``kron_quadratic``,
   ``vec_least_squares`` (vec): SymPy's matrix expressions have no such operators to
   differentiate (``vec`` does not exist; elementwise functions as above).
+- ``jacobian_question``, ``jacobian_softmax``, ``jacobian_normalise``, ``jacobian_sigmoid_layer``,
+  ``jacobian_axb``, ``jacobian_gram``, ``jacobian_inverse``: Jacobians, no gradient (SymPy's
+  matrix ``diff`` of a matrix by a matrix is a 4-index array); test_jacobian.py compares
+  them with their closed forms.
 """
 from pathlib import Path
 

@@ -22,7 +22,9 @@ def reread(chain):
     lines = [f"{i.symbol.name} : {_size(i.symbol)} {' '.join(sorted(i.symbol.props & declared))}"
              for i in chain.inputs]
     lines += [f"{d.symbol.name} = {text(d.expr)}" for d in chain.definitions]
-    lines.append("wrt " + ", ".join(w.name for w in chain.wrt))
+    lines += [f"jacobian {f} wrt {x}" for f, x, _, _ in chain.jacobians]
+    if chain.wrt:
+        lines.append("wrt " + ", ".join(w.name for w in chain.wrt))
     return parse_chain("\n".join(lines) + "\n")
 
 
