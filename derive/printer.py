@@ -345,7 +345,7 @@ class TextPrinter(LatexPrinter):
         return "1"
 
     def _print_Commutation(self, e):
-        return f"K_({e.rows}×{e.cols})"
+        return f"K_({e.rows},{e.cols})"
 
     def superscript(self, base, sup):
         inner = self.print(base, ATOM)
