@@ -27,11 +27,9 @@ from .limits import tick
 STEP = 1e-6         # of the intermediates' own central differences, relative to X's scale
 
 
-def _compare(function: Callable, linear, values: dict, direction: dict) -> float:
+def _compare(function: Callable, linear, values: dict, direction: dict) -> numeric.Comparison:
     """check.py's comparison of a linear form with a central difference (its one caller)."""
-    compare = getattr(numeric, "compare_with_difference", None) \
-        or numeric._compare_with_difference
-    return float(compare(function, linear, values, direction))
+    return numeric.compare_with_difference(function, linear, values, direction)
 
 
 def with_jacobian_verdicts(derivation: Derivation, seed: int = 0, directions: int = 3) -> Derivation:
@@ -65,13 +63,15 @@ def jacobian_verdicts(derivation: Derivation, seed: int = 0, directions: int = 3
 def _verdict(derivation, index, block: JacobianBlock, k, values, sizes, rng, directions):
     tick(derivation.chain.source, block.line or None)
     check = {"request": _request_error, "local": _local_error, "product": _product_error}
-    worst = max(check[block.kind](derivation, block, k, values, sizes,
-                                  {block.wrt.name: rng.normal(size=values[block.wrt.name].shape)})
-                for _ in range(directions))
-    ok = worst <= numeric.TOLERANCE
+    found = [check[block.kind](derivation, block, k, values, sizes,
+                               {block.wrt.name: rng.normal(size=values[block.wrt.name].shape)})
+             for _ in range(directions)]
+    worst = max(c.error for c in found)
+    ok = all(c.ok for c in found)
     note = "" if ok else (f"∂{block.of.name}/∂{block.wrt.name} differs from a central difference "
                           f"of {block.of.name}")
-    return LineVerdict("jacobian", index, block.line, worst, ok, note)
+    return LineVerdict("jacobian", index, block.line, worst, ok, note,
+                       checked=all(c.checked for c in found))
 
 
 def held(chain, x_name: str, sizes) -> Callable:
@@ -96,7 +96,7 @@ def _applied(block: JacobianBlock, values, sizes, direction) -> np.ndarray:
     return np.reshape(j @ u, values[block.of.name].shape, order="F")
 
 
-def _request_error(derivation, block, k, values, sizes, direction) -> float:
+def _request_error(derivation, block, k, values, sizes, direction) -> numeric.Comparison:
     recompute = held(derivation.chain, block.wrt.name, sizes)
 
     def of(name):
@@ -114,7 +114,7 @@ def _request_error(derivation, block, k, values, sizes, direction) -> float:
     return _compare(of(block.of.name), linear, values, direction)
 
 
-def _local_error(derivation, block, k, values, sizes, direction) -> float:
+def _local_error(derivation, block, k, values, sizes, direction) -> numeric.Comparison:
     expr = derivation.chain.definition_of(block.of).expr
 
     def function(moved):
@@ -123,7 +123,7 @@ def _local_error(derivation, block, k, values, sizes, direction) -> float:
     return _compare(function, _applied(block, values, sizes, direction), values, direction)
 
 
-def _product_error(derivation, block, k, values, sizes, direction) -> float:
+def _product_error(derivation, block, k, values, sizes, direction) -> numeric.Comparison:
     """Against a difference of the objective, and against ``vec(∂E/∂W)ᵀ``."""
     chain = derivation.chain
     inputs = {item.symbol.name: values[item.symbol.name] for item in chain.inputs}
@@ -134,7 +134,10 @@ def _product_error(derivation, block, k, values, sizes, direction) -> float:
     along = _compare(objective, _applied(block, values, sizes, direction), inputs, direction)
     j = dense(evaluate(block.matrix, values, None, sizes))
     g = np.reshape(dense(evaluate(block.gradient, values, None, sizes)), (1, -1), order="F")
-    return max(along, numeric.relative_error(j, g))
+    equal = numeric.relative_error(j, g)
+    if equal > numeric.TOLERANCE:                    # the product is not vec(∂E/∂W)ᵀ
+        return numeric.Comparison(equal, numeric.TOLERANCE, True)
+    return along
 
 
 def _central(function: Callable, values: dict, direction: dict) -> np.ndarray:
