@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 from .derivation import Derivation, Hessian, HessianLine
-from .errors import DeriveError, Notice
+from .errors import DeriveError, Notice, note
 from .expr import (ONE, Add, Adjoint, Diag, Differential, Expr, Frobenius, Kron, Mul, Number,
                    Symbol, Transpose, Zero, contains_differential, walk)
 from .limits import bound, tick
@@ -33,13 +33,22 @@ def with_hessians(derivation: Derivation) -> Derivation:
     for names, line, column in chain.hessians:
         wrt = tuple(next(w for w in chain.wrt if w.name == name) for name in names)
         hessians.append(hessian(derivation, wrt, line, column))
-        warnings += _independent(derivation, wrt, line, column)
+        warnings += _independent(derivation, wrt, line, column) + _structured(wrt)
     if not hessians:
         return derivation
     said = {str(w).split(":")[0] for w in warnings}     # "hessian c"
     kept = tuple(w for w in derivation.warnings if not _said_again(w, said))
     return dataclasses.replace(derivation, hessians=tuple(hessians),
                                warnings=kept + tuple(warnings))
+
+
+def _structured(wrt: tuple) -> list:
+    """A symmetric input's Hessian is derived from a gradient simplified with ``Sᵀ = S``, so
+    it holds for symmetric directions only (where it is checked): said, never left implied."""
+    return [note(f"{w.name} is declared symmetric: the Hessian blocks with {w.name} hold for "
+                 f"symmetric directions d{w.name} (and are checked along them); on all of "
+                 f"vec(d{w.name}) the unstructured function's Hessian may differ")
+            for w in wrt if w.props & {"symmetric", "spd"} and not w.is_scalar]
 
 
 def _said_again(warning, said: set) -> bool:

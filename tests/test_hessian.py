@@ -383,3 +383,23 @@ def test_vec_least_squares_hessian_is_the_kronecker_textbook_form():
     got = namespace["hessian"](**inputs)["X"]
     A, B = inputs["A"], inputs["B"]
     assert np.allclose(got, 2 * np.kron(B @ B.T, A.T @ A), rtol=1e-10)
+
+
+def test_a_symmetric_input_hessian_is_said_to_hold_for_symmetric_directions(tmp_path):
+    """E = aᵀS⁻¹a with S spd: d²E = 2 aᵀS⁻¹ D S⁻¹ D S⁻¹a for symmetric D (by hand); derive's
+    Hessian is derived from a gradient simplified with Sᵀ = S, so it is right there and the
+    output says that is where it holds."""
+    derivation = derive("S : 3x3 spd\na : 3\nE = a' inv(S) a\nhessian S")
+    assert derivation.check.ok
+    assert any("hold for symmetric directions dS" in str(w) for w in derivation.warnings)
+    module = load(to_numpy(derivation), tmp_path, "symmetric_hessian")
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(3, 3))
+    S, a = base @ base.T + 3 * np.eye(3), rng.normal(size=(3, 1))
+    D = rng.normal(size=(3, 3))
+    D = D + D.T
+    inverse = np.linalg.inv(S)
+    want = 2 * (a.T @ inverse @ D @ inverse @ D @ inverse @ a).item()
+    vec = D.reshape(-1, 1, order="F")
+    got = (vec.T @ module.hessian(S=S, a=a)["S"] @ vec).item()
+    assert np.isclose(got, want, rtol=1e-9)
