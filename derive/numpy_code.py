@@ -333,13 +333,22 @@ def to_numpy(derivation: Derivation) -> str:
 
 
 def parameters(derivation: Derivation) -> dict:
-    """The keyword arguments ``objective()`` and ``gradient()`` take, and each input's
-    identifier inside the module (``--to json`` lists them)."""
+    """The keyword arguments of each function the module defines (``objective()`` and
+    ``gradient()`` when there is a gradient, ``jacobian()``, ``hessian()``, ``hvp()`` when
+    asked for), and each input's identifier inside the module (``--to json`` lists them):
+    a function the module lacks is never listed."""
     plan = _plan(derivation)
     names = [name for name, _ in plan["inputs"]]
-    return {"objective": plan["objective_callables"] + names,
-            "gradient": plan["gradient_callables"] + names,
-            "keyword_arguments": plan["keyword_arguments"],
+    found: dict = {}
+    if plan["gradients"]:
+        found["objective"] = plan["objective_callables"] + names
+        found["gradient"] = plan["gradient_callables"] + names
+    if plan["jacobians"]:
+        found["jacobian"] = plan["jacobian_callables"] + names
+    if plan["hessian"]:
+        found["hessian"] = plan["hessian"]["callables"] + names
+        found["hvp"] = ["direction"] + plan["hessian"]["callables"] + names
+    return {**found, "keyword_arguments": plan["keyword_arguments"],
             "identifiers": dict(plan["inputs"])}
 
 

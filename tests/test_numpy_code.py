@@ -3,6 +3,7 @@ import ast
 import json
 import importlib.util
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -273,3 +274,21 @@ def test_an_input_named_like_a_derivative_argument_is_refused():
     with pytest.raises(DeriveError, match="keyword argument") as caught:
         api.derive("x : 3\nf_prime : 3\nE = f(x):f_prime + np:np\nwrt x").to_numpy()
     assert caught.value.line == 2
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "examples")
+                                        .glob("*.chain")), ids=lambda p: p.stem)
+def test_json_lists_exactly_the_functions_the_module_defines(path):
+    """``--to json``'s ``numpy`` entry names each function of the module with its parameters,
+    and no function the module lacks (a Jacobian-only chain has no ``gradient()``)."""
+    from derive.api import derive_file
+    derivation = derive_file(path, check=False)
+    listed = json.loads(derivation.to_json())["numpy"]
+    tree = ast.parse(derivation.to_numpy())
+    defined = {f.name: [a.arg for a in f.args.args + f.args.kwonlyargs]
+               for f in tree.body if isinstance(f, ast.FunctionDef) and not f.name.startswith("_")}
+    functions = {k: v for k, v in listed.items() if k not in ("keyword_arguments", "identifiers")}
+    assert set(functions) == set(defined)
+    if listed["keyword_arguments"]:
+        for name, arguments in functions.items():
+            assert set(arguments) == set(defined[name]), name
