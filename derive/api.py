@@ -17,7 +17,7 @@ from .check_hessian import hessian_verdicts
 from .claims import check_claims, unchecked_claims, with_claims
 from .cost import refuse_costly
 from .derivation import Derivation
-from .errors import EXIT_CHECK_FAILED, DeriveError
+from .errors import EXIT_CHECK_FAILED, DeriveError, Notice, note
 from . import formats
 from . import render as _renderers  # noqa: F401  (gives a Derivation its outputs)
 from .limits import Limits, applied, read_bounded
@@ -331,11 +331,29 @@ def report_warnings(derivation: Derivation, warn: Warn | None = None) -> None:
     name = derivation.chain.source.name if derivation.chain.source else "derive"
     lines = [warning.format(name) if hasattr(warning, "format") else f"derive: warning: {warning}"
              for warning in warnings_of(derivation)]
+    unchecked = _unchecked_notice(derivation)
+    if unchecked is not None:
+        lines.append(unchecked.format(name))
     for line in lines + claim_sentences(derivation):
         if warn is None:
             warnings.warn(line, UserWarning, stacklevel=3)
         else:
             warn(line)
+
+
+def _unchecked_notice(derivation: Derivation) -> Notice | None:
+    """The lines the check could not confirm, said on stderr too (the verdict says it in the
+    output; someone reading only the terminal must not take them for verified)."""
+    unchecked = derivation.check.unchecked if derivation.check is not None else []
+    if not unchecked:
+        return None
+    where = sorted({f"the {v.block} on line {v.line}" if v.line else f"a {v.block} line"
+                    for v in unchecked})
+    reasons = sorted({v.note.removeprefix("not checked: ") for v in unchecked if v.note})
+    first = min((v.line for v in unchecked if v.line), default=0)
+    return note(f"{len(unchecked)} displayed line(s) could not be checked numerically and are "
+                f"not claimed verified ({'; '.join(reasons) or 'no comparison possible'}): "
+                + ", ".join(where), first)
 
 
 def check_document_options(fmt: str, output=None, *, standalone: bool = False,

@@ -431,6 +431,9 @@ def test_values_that_underflow_are_not_checked_never_passed():
     assert table.exit_code == 0 and "NOT CHECKED" in table.stdout
     assert "? gradient" in table.stdout and "✓ gradient" not in table.stdout
     assert '"status": "partly checked"' in derive(text).to_json()
+    for command in (["check", "-e", text], ["render", "-e", text]):     # stderr says it too
+        said = CliRunner().invoke(main, command).stderr
+        assert "could not be checked numerically" in said and "gradient on line 5" in said
 
 
 def test_tiny_values_are_compared_not_waved_through():
