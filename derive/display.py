@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 from .chain import Chain
 from .derivation import AdjointStep, SubstitutionLine
-from .expr import SCALAR, Add, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero, walk
+from .expr import (SCALAR, Add, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero,
+                   replace_nodes, walk)
 from .printer import differential_prefix, latex
 from .rule import Rule
 from .simplify import factor, simplify
@@ -151,23 +152,12 @@ def _arrive(pending: dict, e: Elimination, value: Expr, kept: set) -> None:
     for y, g in e.moved:
         if y.name not in kept:
             continue
-        written = g if bar == value else simplify(_replace(g, bar, value))
+        written = g if bar == value else simplify(replace_nodes(g, {bar: value}))
         pending.setdefault(y.name, (y, []))[1].append(written)
 
 
 def _terms(pending: dict) -> list:
     return [pair(simplify(total(gs, sym.shape)), Differential(sym)) for sym, gs in pending.values()]
-
-
-def _replace(expr: Expr, old: Expr, new: Expr) -> Expr:
-    """``expr`` with every ``old`` node replaced by ``new``."""
-    if expr == old:
-        return new
-    children = expr.children
-    if not children:
-        return expr
-    rebuilt = [_replace(c, old, new) for c in children]
-    return expr.rebuild(rebuilt) if rebuilt != list(children) else expr
 
 
 def _nodes(expr: Expr) -> int:

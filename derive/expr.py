@@ -563,6 +563,18 @@ def walk(expr: Expr):
         stack.extend(reversed(current.children))
 
 
+def replace_nodes(expr: Expr, table: dict) -> Expr:
+    """``expr`` with every subtree found in ``table`` replaced by its value (the
+    display writes adjoints out, the Hessian substitutes differentials: one walk for both)."""
+    if expr in table:
+        return table[expr]
+    children = expr.children
+    if not children:
+        return expr
+    rebuilt = [replace_nodes(c, table) for c in children]
+    return expr.rebuild(rebuilt) if rebuilt != list(children) else expr
+
+
 def contains_differential(expr: Expr) -> bool:
     """Whether a ``dX`` occurs in ``expr``; cached on every node (simplify asks about the
     same subtrees again and again), computed without recursion."""

@@ -16,7 +16,7 @@ import dataclasses
 from .derivation import Derivation, Hessian, HessianLine
 from .errors import DeriveError, Notice, note
 from .expr import (ONE, Add, Adjoint, Diag, Differential, Expr, Frobenius, Kron, Mul, Number,
-                   Symbol, Transpose, Zero, contains_differential, walk)
+                   Symbol, Transpose, Zero, contains_differential, replace_nodes, walk)
 from .limits import bound, tick
 from .rule import Rule
 from .rules import differentiate
@@ -87,7 +87,7 @@ def gradient_expression(derivation: Derivation, w: Symbol) -> Expr:
     g = derivation.gradient(w.name).expr
     adjoints = {Adjoint(step.variable): step.adjoint for step in derivation.steps[1:]}
     while any(isinstance(n, Adjoint) for n in walk(g)):
-        g = replace(g, adjoints)
+        g = replace_nodes(g, adjoints)
     return simplify(g)
 
 
@@ -105,7 +105,7 @@ def second_differential(derivation: Derivation, w: Symbol, g: Expr, varying: fro
         if Differential(z) not in set(walk(current)):
             continue
         tick(chain.source, line)
-        current = _bounded(simplify(replace(current, {Differential(z): linear[z.name]})),
+        current = _bounded(simplify(replace_nodes(current, {Differential(z): linear[z.name]})),
                            what, derivation, line, column)
         lines.append(HessianLine("differential", w, current, eliminated=z,
                                  rules=(substitute(chain, z),)))
@@ -121,7 +121,8 @@ def _second(wrt: tuple, final: dict) -> Expr:
 
 def _block(w: Symbol, y: Symbol, dg: Expr, wrt: tuple) -> HessianLine:
     """``∂²E/∂W∂Y``: the part of ``d(∇_W E)`` in ``dY``, and its matrix on vec if it has one."""
-    part = factor(simplify(replace(dg, {Differential(z): Zero(z.shape) for z in wrt if z != y})))
+    others = {Differential(z): Zero(z.shape) for z in wrt if z != y}
+    part = factor(simplify(replace_nodes(dg, others)))
     matrix, rules = matrix_form(part, y)
     return HessianLine("block", w, part, by=y, matrix=matrix, rules=rules)
 
@@ -291,17 +292,6 @@ def _independent(derivation: Derivation, wrt: tuple, line: int, column: int) -> 
     return [Notice(f"hessian {w.name}: {objective} does not depend on {w.name}, so its gradient "
                    f"and every Hessian block with {w.name} are 0", line, column)
             for w in wrt if objective not in _varying(derivation, (w,))]
-
-
-def replace(e: Expr, table: dict) -> Expr:
-    """``e`` with every subtree found in ``table`` replaced by its value."""
-    if e in table:
-        return table[e]
-    children = e.children
-    if not children:
-        return e
-    rebuilt = [replace(c, table) for c in children]
-    return e.rebuild(rebuilt) if rebuilt != list(children) else e
 
 
 def _bounded(e: Expr, what: str, derivation: Derivation, line: int, column: int) -> Expr:
