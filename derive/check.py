@@ -43,6 +43,8 @@ ROUNDING = 10         # rounding of a computed value, in units of ε times its t
 EPS = float(np.finfo(float).eps)
 STEPS = (1e-4, 1e-6, 1e-2)   # central-difference steps, relative to the operands' scale
 COMPLEX_STEP = 1e-20  # the complex step, relative to the operands' scale
+COMPLEX_STEP_AGAIN = 1e-8   # the second complex step that confirms a disagreement
+COMPLEX_FAILS = 1e-4  # a complex step disagreeing by more than this shows a wrong line
 MAX_TRIES = 21        # points drawn when functions leave their domains
 REDRAWS = 2           # further points drawn for lines not checked at the first
 STRATEGIES = ("normal", "abs", "shifted")
@@ -365,45 +367,81 @@ def compare_with_difference(function, linear, values, direction, linear_floor=0.
     function on the path allows one, confirms a line at once.  Otherwise a first step
     that is not as precise as ``TOLERANCE`` is followed by a smaller one (steep
     functions) and a larger one (large values swamp small steps), and the most precise
-    of them decides: the bound is never looser than the best estimate available.
+    of them decides: the bound is never looser than the best estimate available.  When
+    no real step can resolve the derivative, a complex step that disagrees grossly, and
+    alike at a second step, fails the line (``_complex_failure``); else it is not checked.
     ``linear_floor`` is the rounding of the linear form's own terms.  A DomainError at
     the first step redraws the point.
     """
-    confirmed = _complex_step(function, linear, values, direction, linear_floor)
-    if confirmed is not None:
-        return confirmed
-    comparisons = []
+    imaginary = _complex_estimate(function, values, direction, COMPLEX_STEP)
+    at_once = None if imaginary is None else \
+        judge(linear, imaginary, linear_floor + rounding(norm_bound(imaginary)), TOLERANCE)
+    if at_once is not None and at_once.checked and at_once.ok:
+        return at_once
+    estimates: list = []
     for k, step in enumerate(STEPS):
         try:
-            estimate, uncertainty = _richardson(function, values, direction, step)
+            estimates.append(_richardson(function, values, direction, step))
         except DomainError:
             if k == 0:
                 raise
             continue
+        estimate, uncertainty = _consistent(estimates)[-1]
         comparison = judge(linear, estimate, uncertainty + linear_floor, TOLERANCE)
         if comparison.bound <= TOLERANCE:       # as precise as a comparison is held to
             return comparison
-        comparisons.append(comparison)
-    return min(comparisons, key=lambda c: c.bound)     # the most precise step decides
+    comparisons = [judge(linear, estimate, uncertainty + linear_floor, TOLERANCE)
+                   for estimate, uncertainty in _consistent(estimates)]
+    best = min(comparisons, key=lambda c: c.bound)     # the most precise step decides
+    if best.checked or at_once is None or not at_once.failed:
+        return best
+    return _complex_failure(function, values, direction, at_once, imaginary) or best
 
 
-def _complex_step(function, linear, values, direction, linear_floor) -> Comparison | None:
-    """``Im f(x + ih d) / h``: no subtraction, so no rounding from the size of f (a constant
-    offset of 10⁹ costs nothing) and no truncation at h = 1e-20.  It can only confirm a
-    line: where it disagrees, the real differences decide (an implementation's rounding
-    can show in its imaginary part where no formula is wrong).  None when it does not
-    confirm, or when a function on the path is not analytic."""
-    h = COMPLEX_STEP * max(1.0, _largest(values, direction)) / max(_largest(direction, direction),
-                                                                 TINY)
+def _consistent(estimates) -> list:
+    """The estimates of the derivative at several steps, each error estimate widened to
+    its distance from any other estimate it contradicts (farther apart than their two
+    estimates allow).  Richardson's estimate assumes a function smooth at the scale of
+    the step: tanh(10⁵ Wx) jumps within a step of 1e-2, and two such differences can agree
+    with each other and not with the truth.  Which of two contradicting estimates is
+    wrong is unknown, so neither confirms nor fails anything closer than their gap."""
+    out = []
+    for i, (estimate, uncertainty) in enumerate(estimates):
+        for j, (other, other_uncertainty) in enumerate(estimates):
+            gap = float(np.linalg.norm(estimate - other))
+            if j != i and gap > uncertainty + other_uncertainty:
+                uncertainty = max(uncertainty, gap)
+        out.append((estimate, uncertainty))
+    return out
+
+
+def _complex_estimate(function, values, direction, step):
+    """``Im f(x + ih d) / h`` at ``h = step`` relative to the operands' scale: no
+    subtraction, so no rounding from the size of f (a constant offset of 10⁹ costs
+    nothing) and no truncation at h = 1e-20.  None when a function on the path is not
+    analytic (or the path stays real)."""
+    h = step * max(1.0, _largest(values, direction)) / max(_largest(direction, direction), TINY)
     try:
         value = dense(function(_shifted(values, direction, 1j * h)))
     except (DomainError, NotAnalytic, TypeError, ValueError, np.linalg.LinAlgError):
         return None
     if not np.iscomplexobj(value):
         return None
-    estimate = np.imag(value) / h
-    comparison = judge(linear, estimate, linear_floor + rounding(norm_bound(estimate)), TOLERANCE)
-    return comparison if comparison.checked and comparison.ok else None
+    return np.imag(value) / h
+
+
+def _complex_failure(function, values, direction, first: Comparison, estimate):
+    """The complex step's disagreement as a failure, when no real difference can see the
+    derivative (values of 10¹⁵ swamp it): only if it is gross (``COMPLEX_FAILS``, far
+    beyond any rounding of the imaginary part) and the same at a step 10¹² times larger
+    (rounding that leaks from the real part would scale with 1/h, a wrong formula does
+    not).  Else None: the line stays not checked."""
+    if not (first.checked and first.error > COMPLEX_FAILS):
+        return None
+    again = _complex_estimate(function, values, direction, COMPLEX_STEP_AGAIN)
+    if again is None or relative_error(estimate, again) > CEILING:
+        return None
+    return first
 
 
 def _richardson(function, values, direction, step):
@@ -506,7 +544,9 @@ def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
                                         "exact: no operand varies", exact=True))
             continue
 
-        def function(moved, expr=function_expr, line=line, tied=tied):
+        differenced = varying_part(function_expr, {*names, *tied})
+
+        def function(moved, expr=differenced, line=line, tied=tied):
             for alias, vector in tied.items():
                 moved[alias] = DiagValue(dense(moved[vector]))
             return _at_line(line.line, evaluate_raw, expr, moved, None, sizes)
@@ -554,6 +594,28 @@ def _perturbed(chain, function_expr, differential, active):
         elif n.name not in tied:
             names.append(n.name)
     return names, tied
+
+
+MULTILINEAR = (E.Mul, E.Hadamard, E.Frobenius, E.Kron, E.Transpose, E.Trace)
+
+
+def varying_part(expr, moving) -> E.Expr:
+    """``expr`` without the terms that do not depend on ``moving``: its derivative along
+    them exactly, but a difference of it is not swamped by a constant (``E = q + 10¹⁵``
+    leaves ``q``; ``c (q + k)`` leaves ``c q``, through any product linear in each
+    factor).  Those terms are constant, so no rounding of theirs enters the comparison."""
+    def moves(e):
+        return any(isinstance(n, E.Symbol) and n.name in moving for n in E.walk(e))
+
+    if isinstance(expr, E.Add):
+        kept = [varying_part(t, moving) for t in expr.terms if moves(t)]
+        return expr if not kept else kept[0] if len(kept) == 1 else E.Add(tuple(kept))
+    if isinstance(expr, MULTILINEAR):
+        varying = [c for c in expr.children if moves(c)]
+        if len(varying) == 1:
+            return expr.rebuild([varying_part(c, moving) if c is varying[0] else c
+                                 for c in expr.children])
+    return expr
 
 
 def _aliased(chain, symbol):
@@ -691,11 +753,12 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
         return []
     g_values = [evaluate_raw(shown_gradient(derivation, g), values, None, sizes)
                 for g in gradients]
-    objective = derivation.chain.objective.symbol.name
-    inputs = {item.symbol.name: values[item.symbol.name] for item in derivation.chain.inputs}
+    chain = _varying_objective(derivation.chain)
+    objective = chain.objective.symbol.name
+    inputs = {item.symbol.name: values[item.symbol.name] for item in chain.inputs}
 
     def f(moved):
-        return dense(forward(derivation.chain, moved, sizes, keep_diagonal=True)[objective])
+        return dense(forward(chain, moved, sizes, keep_diagonal=True)[objective])
 
     g_scales = [magnitude(shown_gradient(derivation, g), values, None, sizes) for g in gradients]
 
@@ -725,10 +788,23 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     for i, (g, c) in enumerate(zip(gradients, alone)):
         note = f"joint error {joint.error:.3g}; ∂{objective}/∂{g.wrt.name} alone {c.error:.3g}"
         ok = any_alone and c.ok
+        seen = not any_alone or c.checked or c.failed   # alone, it may confirm nothing
+        if not seen:
+            note = f"not checked: {c.reason} ({note})"
         verdicts.append(LineVerdict("gradient", i, line, c.error if any_alone else joint.error,
-                                    ok, note, checked=True,
+                                    ok, note, checked=seen,
                                     tolerance=c.bound if any_alone else joint.bound))
     return verdicts
+
+
+def _varying_objective(chain):
+    """The chain with its objective's constant terms left out (``varying_part``)."""
+    last = chain.objective
+    expr = varying_part(last.expr, chain.varying())
+    if expr is last.expr:
+        return chain
+    return dataclasses.replace(chain, definitions=chain.definitions[:-1]
+                               + (dataclasses.replace(last, expr=expr),))
 
 
 # ---------------------------------------------------------------- further forms

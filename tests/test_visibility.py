@@ -1,0 +1,202 @@
+"""The numeric check never looks away: a corrupted rule that changes what is shown fails
+the check (or leaves the affected line not checked), on chains where the derivative is
+hard to see — steep, saturated, swamped by a constant offset of 10¹⁵, near-singular.
+
+A corruption that changes nothing shown (twice d(1ᵀ) is still 0) is no corruption of
+the derivation: there the shown gradient is compared with its closed form in NumPy.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from derive import check as numeric
+from derive import expr as E
+from derive import functions, rules
+from derive.api import derive, render
+from derive.numpy_code import to_numpy
+
+STEEP_TANH = "W : 100x100\nx : 100\nh = tanh(50 W x)\nE = 1'h\nwrt W\n"
+STEEP_EXP = "x : 50\nE = 1'exp(8 x)\nwrt x\n"
+INVERSE = "X : 60x60\na : 60\nb : 60\nE = a' inv(X) b\nwrt X\n"
+SOFTMAX = "W : 30x20\nx : 20\ny : 30\np = softmax(W x)\nE = y'log(p)\nwrt W\n"
+
+
+def offset_net(f: str, offset: str = "1000000000000000") -> str:
+    """Three layers h = f(W h), E = ½‖h₃ − y‖² + offset: E's value hides its change."""
+    lines = ["x : 20", "y : 20", "W1 : 20x20", "W2 : 20x20", "W3 : 20x20",
+             "a1 = W1 x", f"h1 = {f}(a1)", "a2 = W2 h1", f"h2 = {f}(a2)", "a3 = W3 h2",
+             f"h3 = {f}(a3)", f"E = 1/2 (h3 - y):(h3 - y) + {offset}", "wrt W1, W2, W3"]
+    return "\n".join(lines) + "\n"
+
+
+OFFSET = offset_net("sigma")
+
+
+def doubled(monkeypatch, kind):
+    """The table row of ``kind`` gives twice its differential."""
+    text_rule, rule = rules.DIFFERENTIALS[kind]
+    monkeypatch.setitem(rules.DIFFERENTIALS, kind,
+                        (text_rule, lambda e, d, ans: E.Mul((E.Number(2), rule(e, d, ans)))))
+
+
+def plus_du(monkeypatch, name):
+    """The elementwise function ``name`` gets the differential f′(u)du + du."""
+    row = functions.ELEMENTWISE[name]
+    monkeypatch.setitem(functions.ELEMENTWISE, name, dataclasses.replace(
+        row, differential=lambda u, y, du, f=row.differential: E.Add((f(u, y, du), du))))
+
+
+def shown(text):
+    return render(text=text, to="json", check=False)
+
+
+CAUGHT = [
+    (STEEP_TANH, E.Mul), (STEEP_TANH, "tanh"),
+    (STEEP_EXP, E.Mul), (STEEP_EXP, "exp"),
+    (INVERSE, E.Mul), (INVERSE, E.Inverse),
+    (SOFTMAX, E.Mul), (SOFTMAX, E.Softmax), (SOFTMAX, "log"),
+    (OFFSET, E.Add), (OFFSET, E.Mul), (OFFSET, E.Frobenius), (OFFSET, "sigma"),
+]
+
+
+@pytest.mark.parametrize("text, rule", CAUGHT,
+                         ids=[f"{t.splitlines()[-2]}-{getattr(r, '__name__', r)}"
+                              for t, r in CAUGHT])
+def test_a_corrupted_rule_that_changes_the_derivation_fails_the_check(monkeypatch, text, rule):
+    good = shown(text)
+    (plus_du if isinstance(rule, str) else doubled)(monkeypatch, rule)
+    assert shown(text) != good                  # the corruption shows
+    result = derive(text).check
+    assert not result.ok
+    assert not any(v.verified for v in result.verdicts if v.block == "gradient")
+
+
+def test_the_offset_chain_is_fully_checked_when_correct():
+    result = derive(OFFSET).check
+    assert result.ok and result.complete
+
+
+@pytest.mark.parametrize("f", ["relu", "abs"])
+def test_an_offset_on_a_path_without_a_complex_step_is_left_out_of_the_difference(
+        monkeypatch, f):
+    """relu and abs allow no complex step, so only real differences see dE; they are
+    taken of E without its constant 10¹⁵ (which would swamp them)."""
+    text = offset_net(f)
+    assert derive(text).check.complete
+    doubled(monkeypatch, E.Frobenius)
+    result = derive(text).check
+    assert not result.ok
+    failed = {v.block for v in result.failures}
+    assert failed == {"definition", "gradient"}
+
+
+def test_a_gradient_alone_that_confirms_nothing_is_not_checked_never_verified(monkeypatch):
+    """With the offset kept in the difference, the joint gradient fails and each wrt alone
+    may be unresolvable: such a one is not checked, not verified."""
+    monkeypatch.setattr(numeric, "varying_part", lambda expr, moving: expr)
+    doubled(monkeypatch, E.Frobenius)
+    result = derive(offset_net("relu")).check
+    gradients = [v for v in result.verdicts if v.block == "gradient"]
+    assert not result.ok
+    assert not any(v.verified for v in gradients)
+    assert any(not v.checked and v.note.startswith("not checked") for v in gradients)
+
+
+LOG_OFFSET = "x : 5\nE = log(x:x + 1000000000000000)\nwrt x\n"
+
+
+def test_an_offset_inside_a_function_is_seen_by_the_complex_step(monkeypatch):
+    """log(xᵀx + 10¹⁵): no constant term to leave out, and real differences cannot
+    resolve a derivative of 10⁻¹⁵; the complex step's gross disagreement fails it."""
+    assert derive(LOG_OFFSET).check.complete
+    doubled(monkeypatch, E.Frobenius)
+    assert not derive(LOG_OFFSET).check.ok
+
+
+def test_without_the_complex_step_failure_the_line_is_not_checked_never_verified(monkeypatch):
+    doubled(monkeypatch, E.Frobenius)
+    monkeypatch.setattr(numeric, "COMPLEX_FAILS", np.inf)
+    result = derive(LOG_OFFSET).check
+    for v in result.verdicts:
+        if v.block in ("definition", "gradient"):
+            assert not v.checked and not v.verified
+            assert v.note.startswith("not checked")
+    assert not result.complete
+
+
+def test_varying_part_leaves_out_constant_terms_through_products():
+    x, c = E.Symbol("x", (3, 1)), E.Number(10 ** 15)
+    q = E.Frobenius(x, x)
+    assert numeric.varying_part(E.Add((q, c)), {"x"}) == q
+    half = E.Number(sympy_half())
+    assert numeric.varying_part(E.Mul((half, E.Add((c, q)))), {"x"}) == E.Mul((half, q))
+    assert numeric.varying_part(E.Add((c, c)), {"x"}) == E.Add((c, c))   # nothing varies
+
+
+def test_a_saturated_tanh_is_not_checked_not_a_false_alarm():
+    """tanh(10⁵ Wx): every entry is ±1, the gradient 0; a difference at a step of 1e-2
+    crosses a jump and two such differences agree with each other, not with the truth."""
+    result = derive("W : 100x100\nx : 100\nh = tanh(100000 W x)\nE = 1'h\nwrt W\n").check
+    assert result.ok
+    gradient = [v for v in result.verdicts if v.block == "gradient"]
+    assert gradient and not any(v.verified for v in gradient)
+
+
+def test_contradicting_estimates_widen_each_other():
+    close = (np.array([[1.0]]), 1e-3)
+    far = (np.array([[5.0]]), 1e-9)
+    (_, a), (_, b) = numeric._consistent([close, far])
+    assert a == b == pytest.approx(4.0)
+    (_, a), (_, b) = numeric._consistent([close, (np.array([[1.0005]]), 1e-9)])
+    assert (a, b) == (1e-3, 1e-9)          # within their estimates: left alone
+
+
+def sympy_half():
+    import sympy
+    return sympy.Rational(1, 2)
+
+
+# ---------------------------------------------------------------- no effect: closed forms
+
+
+def gradient_of(text, point, wrt):
+    namespace: dict = {}
+    exec(compile(to_numpy(derive(text)), "<derive numpy>", "exec"), namespace)  # our own code
+    return namespace["gradient"](**point)[wrt]
+
+
+def softmax(v):
+    e = np.exp(v - v.max())
+    return e / e.sum()
+
+
+RNG = np.random.default_rng(11)
+W100, X100 = RNG.normal(size=(100, 100)) / 10, RNG.normal(size=(100, 1))
+X50 = RNG.normal(size=(50, 1)) / 4
+M60, A60, B60 = np.eye(60) + 0.3 * RNG.normal(size=(60, 60)) / 8, RNG.normal(size=(60, 1)), \
+    RNG.normal(size=(60, 1))
+W30, X20, Y30 = RNG.normal(size=(30, 20)) / 5, RNG.normal(size=(20, 1)), RNG.random((30, 1))
+NO_EFFECT = [
+    (STEEP_TANH, {"W": W100, "x": X100}, "W",
+     (1 - np.tanh(50 * W100 @ X100) ** 2) * 50 @ X100.T),
+    (STEEP_EXP, {"x": X50}, "x", 8 * np.exp(8 * X50)),
+    (INVERSE, {"X": M60, "a": A60, "b": B60}, "X",
+     -np.linalg.inv(M60).T @ A60 @ B60.T @ np.linalg.inv(M60).T),
+    (SOFTMAX, {"W": W30, "x": X20, "y": Y30}, "W",
+     (Y30 - softmax(W30 @ X20) * Y30.sum()) @ X20.T),
+]
+
+
+@pytest.mark.parametrize("text, point, wrt, want", NO_EFFECT,
+                         ids=["steep tanh", "steep exp", "inverse", "softmax"])
+def test_a_doubled_transpose_of_a_constant_changes_nothing_and_the_gradient_is_right(
+        monkeypatch, text, point, wrt, want):
+    """d(1ᵀ) = d(aᵀ) = d(yᵀ) = 0 here, and twice 0 is 0: the derivation is the same."""
+    good = shown(text)
+    doubled(monkeypatch, E.Transpose)
+    assert shown(text) == good
+    result = derive(text).check
+    assert result.ok and result.complete
+    got = gradient_of(text, point, wrt)
+    assert np.allclose(got, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
