@@ -414,6 +414,7 @@ HARD = {
                                   "E = 1/2 (s - y):(s - y)\nwrt W\n",
     "steep tanh(50 Wx)": "W : 100x100\nx : 100\nh = tanh(50 W x)\nE = 1'h\nwrt W\n",
     "steep 1ᵀexp(8x)": "x : 50\nE = 1'exp(8 x)\nwrt x\n",
+    "steep 1ᵀexp(40x): values e^±100": "x : 30\nE = 1'exp(40 x)\nwrt x\n",
     "σ(x − 40·1): values near 1e-18": "x : 4\ny : 4\ns = sigma(x - 40 * 1)\n"
                                        "E = 1/2 (s - y):(s - y)\nwrt x\n",
     "offset + 1e9": _net(3, 20, "sigma", " + 1000000000"),

@@ -47,6 +47,8 @@ COMPLEX_STEP_AGAIN = 1e-8   # the second complex step that confirms a disagreeme
 COMPLEX_FAILS = 1e-4  # a complex step disagreeing by more than this shows a wrong line
 MAX_TRIES = 21        # points drawn when functions leave their domains
 REDRAWS = 2           # further points drawn for lines not checked at the first
+STEEP = 20            # an elementwise function's argument beyond ±this is steep there
+STEEP_SCALE = 0.1     # the scale of the point drawn again after a steep one
 STRATEGIES = ("normal", "abs", "shifted")
 TINY = 1e-300
 FAST_ENTRIES = 250_000   # matrices this large are drawn by the fast generator
@@ -69,15 +71,17 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
     rng = np.random.default_rng(seed)
     sizes = assign_sizes(chain)
     _check_entries(chain, sizes)
-    last, verdicts, points = None, None, 0
+    last, verdicts, points, scale = None, None, 0, 1.0
     for attempt in range(MAX_TRIES + REDRAWS):
         tick()
         try:
             with Scratch() as scratch:
                 point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)],
                                    scratch)
+                if scale != 1.0:
+                    point = {name: value * scale for name, value in point.items()}
                 with np.errstate(all="ignore"), product_cache(point):   # inf, nan are caught
-                    found = _verdicts(derivation, point, sizes, rng, directions)
+                    found, steep = _verdicts(derivation, point, sizes, rng, directions)
                 del point
         except DomainError as error:
             last = error
@@ -86,6 +90,9 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
             continue
         verdicts = found if verdicts is None else _merge(verdicts, found)
         points += 1
+        if steep and scale == 1.0 and points <= REDRAWS:
+            scale = STEEP_SCALE             # once more where the slopes are visible
+            continue
         if all(v.checked for v in verdicts) or points > REDRAWS:
             break
     if verdicts is None:
@@ -485,12 +492,33 @@ def _verdicts(derivation, point, sizes, rng, directions) -> list:
     return (_definition_verdicts(derivation, values, sizes, rng, directions)
             + _substitution_verdicts(derivation, values, sizes, diffs)
             + _step_verdicts(derivation, values, sizes, diffs)
-            + _gradient_verdicts(derivation, values, sizes, wrt_dirs))
+            + _gradient_verdicts(derivation, values, sizes, wrt_dirs)), \
+        _steep(chain, values, sizes)
+
+
+SATURATING = (E.Apply, E.Softmax, E.SoftmaxRows, E.LogSumExp)
+
+
+def _steep(chain, values, sizes) -> bool:
+    """Whether an elementwise function (or softmax) meets an argument beyond ±``STEEP``
+    at this point: there exp, σ and tanh span so many orders of magnitude that a wrong
+    term where they are flat hides beside the steep entries (1ᵀexp(40x) + 1ᵀx differs
+    from 1ᵀexp(40x) by 10⁻⁴³ of itself), so the check draws a point of smaller scale too."""
+    for definition in chain.definitions:
+        for n in E.walk(definition.expr):
+            if isinstance(n, SATURATING):
+                arg = values[n.arg.name] if isinstance(n.arg, E.Symbol) else \
+                    evaluate_raw(n.arg, values, None, sizes)
+                if float(np.max(np.abs(dense(arg)), initial=0.0)) > STEEP:
+                    return True
+    return False
 
 
 def _merge(old: list, new: list) -> list:
-    """After a redraw: a line keeps its first verdict that says something."""
-    return [o if o.checked else n for o, n in zip(old, new)]
+    """After a redraw: a line keeps its first verdict that says something, unless the new
+    point shows it wrong (a wrong term can be too small to see at one point and not at
+    another: a failure anywhere is a failure)."""
+    return [o if o.checked and (n.ok or not o.ok) else n for o, n in zip(old, new)]
 
 
 def random_direction(shape, rng, symmetric: bool = False):

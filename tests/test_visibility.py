@@ -143,6 +143,25 @@ def test_a_saturated_tanh_is_not_checked_not_a_false_alarm():
     assert gradient and not any(v.verified for v in gradient)
 
 
+def test_a_wrong_term_hidden_beside_steep_entries_is_seen_at_a_point_of_smaller_scale(
+        monkeypatch):
+    """1ᵀexp(40x) spans e^±100: a wrong + dx is 10⁻⁴³ of the derivative at the first
+    point, but not at the point drawn again at a tenth of the scale."""
+    text = "x : 30\nE = 1'exp(40 x)\nwrt x\n"
+    assert derive(text).check.complete
+    plus_du(monkeypatch, "exp")
+    result = derive(text).check
+    assert not result.ok and result.points == 2
+    assert not any(v.verified for v in result.verdicts if v.block == "gradient")
+
+
+def test_a_failure_at_a_redrawn_point_is_kept():
+    verified = numeric.LineVerdict("definition", 0, 3, 1e-16, True, tolerance=1e-8)
+    wrong = numeric.LineVerdict("definition", 0, 3, 0.5, False, "differs", tolerance=1e-8)
+    assert numeric._merge([verified], [wrong]) == [wrong]
+    assert numeric._merge([wrong], [verified]) == [wrong]
+
+
 def test_contradicting_estimates_widen_each_other():
     close = (np.array([[1.0]]), 1e-3)
     far = (np.array([[5.0]]), 1e-9)
