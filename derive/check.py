@@ -482,7 +482,8 @@ def _shifted(values: dict, direction: dict, t: complex) -> dict:
 # ---------------------------------------------------------------- the verdicts
 
 
-def _verdicts(derivation, point, sizes, rng, directions) -> list:
+def _verdicts(derivation, point, sizes, rng, directions) -> tuple[list, bool]:
+    """Every line's verdict at ``point``, and whether the point is steep (``_steep``)."""
     chain = derivation.chain
     values = forward(chain, point, sizes, keep_diagonal=True)
     values.update(_adjoints(derivation, values, sizes))
