@@ -155,6 +155,16 @@ def test_a_wrong_term_hidden_beside_steep_entries_is_seen_at_a_point_of_smaller_
     assert not any(v.verified for v in result.verdicts if v.block == "gradient")
 
 
+def test_a_chain_that_overflows_at_the_first_point_is_checked_at_the_smaller_one():
+    """exp(1000 xᵀx) overflows at a point of scale 1, not at a tenth of it."""
+    text = "x : 3\nE = exp(1000 x:x)\nwrt x\n"
+    result = derive(text).check
+    assert result.ok and result.complete and result.points == 2
+    x = np.array([[0.01], [-0.02], [0.015]])
+    want = 2000 * np.exp(1000 * (x.T @ x).item()) * x
+    assert np.allclose(gradient_of(text, {"x": x}, "x"), want, rtol=1e-12)
+
+
 def test_a_failure_at_a_redrawn_point_is_kept():
     verified = numeric.LineVerdict("definition", 0, 3, 1e-16, True, tolerance=1e-8)
     wrong = numeric.LineVerdict("definition", 0, 3, 0.5, False, "differs", tolerance=1e-8)
