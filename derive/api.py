@@ -16,16 +16,23 @@ from .check import check_alternatives
 from .check_hessian import hessian_verdicts
 from .claims import check_claims, unchecked_claims, with_claims
 from .cost import refuse_costly
-from .derivation import Derivation
+from .derivation import LOADERS, Derivation
 from .errors import EXIT_CHECK_FAILED, DeriveError, Notice, note
 from . import formats
-from . import render as _renderers  # noqa: F401  (gives a Derivation its outputs)
 from .limits import Limits, applied, read_bounded
 from .hessian import with_hessians
 from .parse import looks_like_latex, parse_chain
 from .sweep import build
 from .check_jacobian import with_jacobian_verdicts
 from .jacobian import jacobians_only, with_jacobians
+
+
+def _load_outputs() -> None:
+    """The renderers, imported the first time a Derivation is asked for a format."""
+    from . import render  # noqa: F401  (importing it fills derivation.OUTPUTS)
+
+
+LOADERS.append(_load_outputs)
 
 
 def derive(text: str, *, wrt=None, source_name: str = "<-e>", check: bool = True,
@@ -197,11 +204,11 @@ class CheckFailed(DeriveError):
     message is the derivation with the failing lines marked, then one sentence per line."""
 
     def __init__(self, derivation: Derivation):
-        from . import render as renderer
+        from .verdict import failure_sentences, to_verdict
         self.derivation = derivation
-        self.sentences = renderer.failure_sentences(derivation)
+        self.sentences = failure_sentences(derivation)
         super().__init__("numeric check failed", exit_code=EXIT_CHECK_FAILED)
-        self.verdict = renderer.to_verdict(derivation)
+        self.verdict = to_verdict(derivation)
 
     def format(self) -> str:
         return self.verdict + "\n".join(self.sentences)
@@ -296,7 +303,7 @@ def notes(paths: Iterable, output=None, *, to: str | None = None, title: str | N
             continue
         report_warnings(derivation, warn)
         if derivation.check is not None and not derivation.check.ok:
-            from .render import failure_sentences
+            from .verdict import failure_sentences
             failures.append((path, (failure_sentences(derivation) or ["numeric check failed"])[0]))
         derivations.append(derivation)
     if progress is not None:
@@ -327,7 +334,7 @@ def _failed(failures, total: int) -> str:
 def report_warnings(derivation: Derivation, warn: Warn | None = None) -> None:
     """Each warning as ``file:line:col: warning: …`` to ``warn`` (default: warnings.warn),
     then one ``file:line:col: claim … does not hold: …`` per wrong claim."""
-    from .render import claim_sentences
+    from .verdict import claim_sentences
     name = derivation.chain.source.name if derivation.chain.source else "derive"
     lines = [warning.format(name) if hasattr(warning, "format") else f"derive: warning: {warning}"
              for warning in warnings_of(derivation)]

@@ -4,14 +4,14 @@ Every later stage reads a Chain; nothing mutates it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable
 
+from .record import record
 from .errors import Source
 from .expr import Diag, Expr, Symbol, walk
 
 
-@dataclass(frozen=True)
+@record
 class Input:
     symbol: Symbol
     declared: bool        # False when its kind came from the naming convention
@@ -19,7 +19,7 @@ class Input:
     column: int = 1
 
 
-@dataclass(frozen=True)
+@record
 class Definition:
     symbol: Symbol        # the defined variable, with the shape of ``expr``
     expr: Expr            # right-hand side, over inputs and earlier definitions
@@ -28,7 +28,7 @@ class Definition:
     expr_column: int = 1  # column where the right-hand side starts
 
 
-@dataclass(frozen=True)
+@record
 class Chain:
     inputs: tuple         # of Input, in order of declaration / first use
     definitions: tuple    # of Definition, in source order; the last is the objective

@@ -18,12 +18,12 @@ of the reference chain costs a few forward passes at any n.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
 import sympy
 
+from .record import record
 from . import exact
 from . import expr as E
 from .derivation import CheckResult, Derivation, LineVerdict
@@ -276,7 +276,7 @@ def _shape_text(shape) -> str:
 # ---------------------------------------------------------------- comparing two numbers
 
 
-@dataclass(frozen=True)
+@record
 class Comparison:
     """One comparison of a linear form with a difference (or of two sides of an identity).
 

@@ -332,7 +332,7 @@ def check(file, expr, wrt, seed, language, max_seconds, strict, claims, symmetri
     """Check every line of the derivation numerically; exit 0 if all hold, 3 if not, and 1
     if derive's lines hold but a claim does not."""
     from . import api
-    from . import render as renderer
+    from .verdict import failure_sentences, to_verdict
     with _edge(), _limited(max_seconds):
         path, text, name = _source(file, expr)
         options = dict(wrt=_wrt(wrt), seed=seed, symmetric_gradient=symmetric_gradient,
@@ -340,9 +340,9 @@ def check(file, expr, wrt, seed, language, max_seconds, strict, claims, symmetri
         derivation = (api.derive_file(path, **options) if path is not None else
                       api.derive(text, source_name=name, **options))
         api.report_warnings(derivation, _say)
-        _print(printable(renderer.to_verdict(derivation)), nl=False)
+        _print(printable(to_verdict(derivation)), nl=False)
         if not derivation.check.ok:
-            for sentence in renderer.failure_sentences(derivation):
+            for sentence in failure_sentences(derivation):
                 _say(sentence)
             sys.exit(EXIT_CHECK_FAILED)
         if any(verdict.holds is False for verdict in derivation.claims):

@@ -15,7 +15,7 @@ import math
 from . import expr as E
 from .errors import DeriveError
 from .evaluate import concrete_shape
-from .limits import current, raise_it, seconds_left
+from .limits import current, raise_it, seconds_left, tick
 
 PRODUCTS_PER_SECOND = 3e9   # multiply-adds of matrix products, powers, inverses (BLAS)
 ENTRIES_PER_SECOND = 1e8    # entries of elementwise work, with NumPy's overhead per call
@@ -46,9 +46,11 @@ def refuse_costly(derivation, sizes) -> None:
                         "numbers: use --no-check, smaller sizes, or lift the limit "
                         + raise_it("max_entries"))
             seconds += _seconds(node, rows, cols, sizes, shapes, diagonal) * EVALUATIONS
+    tick()                        # past the limit already: say that, not "−0.3 s left"
     left = seconds_left()
     if seconds > left:
-        _refuse(derivation, None, f"the numeric check would take about {seconds:.0f} s, more "
+        about = f"{seconds:.0f}" if seconds >= 10 else f"{seconds:.1f}"
+        _refuse(derivation, None, f"the numeric check would take about {about} s, more "
                 f"than the {left:.1f} s left of the time limit {raise_it('max_seconds')}; "
                 "--no-check skips it")
 

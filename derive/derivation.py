@@ -1,14 +1,14 @@
 """What a derivation is made of: the lines it displays, its gradients, its check."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
+from .record import field, record
 from .chain import Chain
 from .expr import Expr, Symbol
 
 
-@dataclass(frozen=True)
+@record
 class DefinitionLine:
     """``Y = f(…)  ⟹  dZ = ℓ``; Z is Y, or the aliased vector for ``S = Diag(s)``."""
 
@@ -21,7 +21,7 @@ class DefinitionLine:
     is_alias: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class SubstitutionLine:
     """One ``= …`` line of the substitution block; its value equals dE exactly."""
 
@@ -30,7 +30,7 @@ class SubstitutionLine:
     rules: tuple = ()
 
 
-@dataclass(frozen=True)
+@record
 class AdjointStep:
     """Backprop with named adjoints: ``z̄ = G``, then ``z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ``.
 
@@ -45,7 +45,7 @@ class AdjointStep:
     rules: tuple = ()
 
 
-@dataclass(frozen=True)
+@record
 class Gradient:
     """``∂E/∂W = G`` read off ``dE = G : dW``; in a notebook it shows itself, and
     ``.numpy(**inputs)`` evaluates ``G`` (derive's own evaluator, no generated code)."""
@@ -93,7 +93,7 @@ class Gradient:
         return f"$${self.latex}$$"
 
 
-@dataclass(frozen=True)
+@record
 class HessianLine:
     """One displayed line of a Hessian (hessian.py).
 
@@ -120,7 +120,7 @@ class HessianLine:
         return self.of.name if by == self.of.name else f"{self.of.name},{by}"
 
 
-@dataclass(frozen=True)
+@record
 class Hessian:
     """``hessian W, b``: the second differential of the objective, read as a Hessian."""
 
@@ -148,7 +148,7 @@ class Hessian:
         return all(line.matrix is not None for line in self.blocks)
 
 
-@dataclass(frozen=True)
+@record
 class JacobianBlock:
     """``∂F/∂X = J`` read off ``vec dF = J vec dX`` (numerator layout, column-major vec;
     a vector needs no vec).  ``kind`` says which question it answers:
@@ -196,7 +196,7 @@ def jacobian_rows(derivation) -> list:
     return out
 
 
-@dataclass(frozen=True)
+@record
 class LineVerdict:
     """The numeric verdict on one displayed line.
 
@@ -220,7 +220,7 @@ class LineVerdict:
         return self.ok and (self.checked or self.exact)
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult:
     seed: int
     tolerance: float          # for central differences
@@ -258,19 +258,24 @@ class CheckResult:
         return [v for v in self.verdicts if v.exact]
 
 
-# The output layer fills this when it is imported (render.py; derive.api imports it): a
-# Derivation offers its formats without importing what writes them, so imports point down.
+# The output layer fills this when it is imported (render.py), and ``LOADERS`` holds what
+# imports it on first use (derive.api puts it there): a Derivation offers its formats
+# without importing what writes them, so imports point down, and ``derive check`` — which
+# writes no document — never loads the template engine.
 OUTPUTS: dict[str, Callable[..., str]] = {}
+LOADERS: list[Callable[[], object]] = []
 
 
 def _output(name: str) -> Callable[..., str]:
+    while name not in OUTPUTS and LOADERS:
+        LOADERS.pop()()
     try:
         return OUTPUTS[name]
     except KeyError:
         raise RuntimeError(f"no {name} output: import derive.render (derive.api does)") from None
 
 
-@dataclass(frozen=True)
+@record
 class ClaimVerdict:
     """derive's answer to "is my gradient right?": a claimed ∂E/∂W compared with ∂E/∂W.
 
@@ -304,7 +309,7 @@ class ClaimVerdict:
         return f"∂{self.objective}/∂{self.wrt}"
 
 
-@dataclass(frozen=True)
+@record
 class Derivation:
     chain: Chain
     definitions: tuple            # of DefinitionLine, in source order

@@ -18,8 +18,8 @@ in the chain's length.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 
+from .record import record
 from .chain import Chain
 from .derivation import AdjointStep, SubstitutionLine
 from .expr import (SCALAR, Add, Differential, Expr, Frobenius, Mul, Number, Symbol, Zero,
@@ -35,7 +35,7 @@ IDENTIFICATION = Rule("dE = G:dW ⟺ ∂E/∂W = G", r"dE = G:dW \iff \frac{\par
 PLAIN_NODES = 60
 
 
-@dataclass(frozen=True)
+@record
 class Elimination:
     """One variable eliminated by the sweep, the objective first.
 
@@ -52,7 +52,7 @@ class Elimination:
     rules: tuple = ()         # the rules that moved the coefficients left of ``:``
 
 
-@dataclass(frozen=True)
+@record
 class Trace:
     eliminations: tuple       # of Elimination, the objective first
     remaining: dict           # wrt name -> its adjoint, in terms of named adjoints

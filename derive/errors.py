@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from .record import record
 
 EXIT_CLAIM_WRONG = 1
 EXIT_INPUT = 2
@@ -14,7 +14,7 @@ WINDOW = 100      # characters of a long line shown around the column
 _UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-@dataclass(frozen=True)
+@record
 class Source:
     """Chain text and the name errors cite: a path, ``<-e>`` or ``<stdin>``."""
 

@@ -6,10 +6,12 @@ Equality is structural, so like terms can be collected by comparing trees.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import sympy
+
+from .record import field, record
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -47,7 +49,8 @@ def is_square_shape(shape) -> bool:
 
 
 class Expr:
-    """Base of all nodes; subclasses are frozen dataclasses listing their children."""
+    """Base of all nodes; subclasses are ``@node`` classes listing their children."""
+
 
     shape: tuple
     child_fields: tuple = ()
@@ -71,7 +74,7 @@ class Expr:
                 del children[: len(old)]
             else:
                 values[name] = children.pop(0)
-        # every concrete node class is a dataclass, made so by @node
+        # every concrete node class is a record (a dataclass to ``fields``), made so by @node
         node_fields = fields(cast("DataclassInstance", self))
         kwargs = {f.name: getattr(self, f.name) for f in node_fields if f.name != "shape"}
         if "shape" not in self.child_fields and not self.derives_shape:
@@ -96,19 +99,19 @@ _Node = TypeVar("_Node", bound="Expr")
 
 @dataclass_transform(eq_default=True, frozen_default=True, field_specifiers=(field,))
 def node(cls: type[_Node]) -> type[_Node]:
-    """Frozen, structurally compared, hash-cached dataclass for an expression node."""
-    cls = dataclass(frozen=True, eq=True)(cls)
-    original_hash = cls.__hash__
+    """Frozen, structurally compared, hash-cached record for an expression node."""
+    cls = record(cls)
+    compared_hash = cls.__hash__
 
     def cached_hash(self):
         try:
             return self.__dict__["_hash"]
         except KeyError:
-            value = original_hash(self)
-            object.__setattr__(self, "_hash", value)
+            value = compared_hash(self)
+            self.__dict__["_hash"] = value
             return value
 
-    # replacing the dataclass's __hash__ by the caching one is the point of @node
+    # replacing the record's __hash__ by the caching one is the point of @node
     cls.__hash__ = cached_hash  # type: ignore[method-assign]
     return cls
 

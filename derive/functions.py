@@ -10,12 +10,12 @@ the implementation and the domain; nothing else needs to know a function exists.
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import sympy
 
+from .record import record
 from .expr import (
     Add,
     Apply,
@@ -38,7 +38,7 @@ difference's reach (1e-6 of the operands' scale), so a check never differences a
 kink; a point that close is redrawn like one outside a domain."""
 
 
-@dataclass(frozen=True)
+@record
 class Domain:
     """Where a function is defined (and differentiable): ``ok(x)`` is true entrywise there."""
 
@@ -47,7 +47,7 @@ class Domain:
     advice: str = ""                 # the property to declare on an input ("positive")
 
 
-@dataclass(frozen=True)
+@record
 class Elementwise:
     name: str
     latex: str                 # LaTeX of the function's name

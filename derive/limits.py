@@ -16,8 +16,8 @@ import os
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 
+from .record import record
 from .errors import DeriveError
 
 ENVIRONMENT = {   # field -> environment variable
@@ -28,7 +28,7 @@ ENVIRONMENT = {   # field -> environment variable
 }
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     """The defaults; 0 turns a limit off."""
 
@@ -77,7 +77,7 @@ def _number(variable: str, text: str, kind: str):
 # ---------------------------------------------------------------- the active budget
 
 
-@dataclass(frozen=True)
+@record
 class _Budget:
     limits: Limits
     deadline: float          # time.monotonic() value; inf for none

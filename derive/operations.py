@@ -8,9 +8,9 @@ the evaluator and the rule table dispatch on the node the row builds.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
+from .record import record
 from .expr import (
     Det,
     Diag,
@@ -34,7 +34,7 @@ from .expr import (
 from .functions import ALIASES
 
 
-@dataclass(frozen=True)
+@record
 class Call:
     name: str
     spellings: tuple           # every name the input language accepts for it

@@ -22,6 +22,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import (LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput,
                              UnexpectedToken)
 
+from .record import record
 from .chain import Chain, Definition, Input
 from .bars import AmbiguousBars, NormBars, StrayBar
 from .cache import private_cache_file
@@ -267,7 +268,7 @@ def _weight(node: Tree) -> int:
 # ---------------------------------------------------------------- drafts
 
 
-@dataclass(frozen=True, eq=False)
+@record(eq=False)
 class _Draft:
     """A node whose sizes are still being inferred; ``make`` builds it from finished kids."""
 

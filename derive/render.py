@@ -14,12 +14,15 @@ from markupsafe import Markup
 
 from . import printer
 from .derivation import OUTPUTS, Derivation, jacobian_rows
-from .expr import Adjoint, Commutation, Differential, Frobenius, Hadamard, Mul, Symbol, Transpose, Vec, walk
+from .expr import Adjoint, Commutation, Differential, Frobenius, Hadamard, Symbol, walk
 from .formats import FLAVORS, SNIPPETS as FORMATS  # noqa: F401  (the one list: formats.py)
 from .display import IDENTIFICATION, substitute
 from .rule import Rule
 from .templates_path import environment
 from .tex_text import latex_of, tex_escape
+from .verdict import (check_data, equation, failure_sentences, gradient_label, gradient_shown,
+                      hessian_label, hessian_shown, jacobian_label, product_shown, status,
+                      verdict_rows)
 
 
 @lru_cache(maxsize=1)
@@ -97,29 +100,6 @@ def _numpy_parameters(derivation: Derivation) -> dict:
     return parameters(derivation)
 
 
-def to_verdict(derivation: Derivation) -> str:
-    """Every displayed line with its relative error; failing lines marked ✗."""
-    return _environment().get_template("verdict.txt.j2").render(page(derivation))
-
-
-def failure_sentences(derivation: Derivation) -> list:
-    """One ``file:line: …`` sentence per failing line of the numeric check."""
-    result = derivation.check
-    if result is None:
-        return []
-    name = derivation.chain.source.name if derivation.chain.source else "<-e>"
-    rows = {(row["block"], row["index"]): row for row in _rows(derivation)}
-    out = []
-    for verdict in result.failures:
-        row = rows.get((verdict.block, verdict.index), {"text": verdict.block})
-        where = f"{name}:{verdict.line}" if verdict.line else f"{name}"
-        step = "" if verdict.line else f" ({verdict.block} step {verdict.index + 1})"
-        note = f"; {verdict.note}" if verdict.note else ""
-        out.append(f"{where}: numeric check failed{step}: {row['text']} — relative error "
-                   f"{verdict.relative_error:.1e} > tolerance {_tolerance(result, verdict):g}{note}")
-    return out
-
-
 def to_json(derivation: Derivation) -> str:
     """Steps, rules used, gradients and verdicts as JSON (one dict, built here)."""
     chain = derivation.chain
@@ -137,8 +117,8 @@ def to_json(derivation: Derivation) -> str:
              "latex": f"{tex(d.symbol)} = {tex(d.expr)}",
              "text": f"{printer.text(d.symbol)} = {printer.text(d.expr)}",
              "differential": {"of": d.differential_of.name,
-                              "latex": _equation(tex, d.differential_of, d.differential),
-                              "text": _equation(printer.text, d.differential_of, d.differential)},
+                              "latex": equation(tex, d.differential_of, d.differential),
+                              "text": equation(printer.text, d.differential_of, d.differential)},
              "rules": [str(r) for r in d.rules]}
             for d in derivation.definitions],
         "substitutions": [
@@ -154,8 +134,8 @@ def to_json(derivation: Derivation) -> str:
              "rules": [str(r) for r in st.rules]}
             for st in derivation.steps],
         "gradients": [
-            {"wrt": g.wrt.name, "latex": tex(_shown(derivation, g)),
-             "text": printer.text(_shown(derivation, g)),
+            {"wrt": g.wrt.name, "latex": tex(gradient_shown(derivation, g)),
+             "text": printer.text(gradient_shown(derivation, g)),
              "factored": {"latex": tex(g.expr), "text": printer.text(g.expr)},
              "expanded": None if g.expanded is None else
              {"latex": tex(g.expanded), "text": printer.text(g.expanded)}}
@@ -163,8 +143,8 @@ def to_json(derivation: Derivation) -> str:
         "hessians": [_hessian_json(derivation, h, tex) for h in derivation.hessians],
         "claims": [_claim_data(c, tex) for c in derivation.claims],
         "jacobians": [_jacobian_data(derivation, block, tex) for block in derivation.jacobians],
-        "status": _status(derivation.check),
-        "check": _check_data(derivation.check),
+        "status": status(derivation.check),
+        "check": check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
         "options": derivation.options,
         "numpy": _numpy_parameters(derivation),
@@ -221,8 +201,8 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
                       **_rules(r for r in s.rules if r != IDENTIFICATION)}
                      for i, s in enumerate(derivation.substitutions)]
     substitutions += _step_rows(derivation, tex, failed)
-    gradients = [{"label": _label(tex, derivation, g, latex=True),
-                  "latex": tex(_shown(derivation, g)),
+    gradients = [{"label": gradient_label(tex, derivation, g, latex=True),
+                  "latex": tex(gradient_shown(derivation, g)),
                   "failed": ("gradient", i) in failed, **_rules((IDENTIFICATION,))}
                  for i, g in enumerate(derivation.gradients)]
     return {
@@ -237,9 +217,9 @@ def page(derivation: Derivation, tex=None, explain: bool = False) -> dict:
         "jacobians": _jacobian_blocks(derivation, tex, failed),
         "uses_commutation": any(isinstance(n, Commutation) for b in derivation.jacobians
                                 for n in walk(b.matrix)),
-        "check": _check_data(result),
+        "check": check_data(result),
         "failures": failure_sentences(derivation),
-        "rows": _rows(derivation),
+        "rows": verdict_rows(derivation),
         "warnings": [str(w) for w in shown],
         "notices": [{"kind": "Note" if getattr(w, "kind", "") == "note" else "Warning",
                      "text": str(w)} for w in shown],
@@ -256,7 +236,7 @@ def _hessians(derivation: Derivation, tex, failed) -> list:
     d = printer.differential_prefix(derivation.chain)
     out = []
     for h in derivation.hessians:
-        rows = [{"lhs": _hessian_label(tex, derivation, h, i, d), "latex": tex(_hessian_shown(line)),
+        rows = [{"lhs": hessian_label(tex, derivation, h, i, d), "latex": tex(hessian_shown(line)),
                  "kind": line.kind, "failed": ("hessian", i) in failed, **_rules(line.rules)}
                 for i, line in enumerate(h.lines)]
         symmetry = verdicts.get(("hessian", len(h.lines)))
@@ -280,34 +260,6 @@ def _hessian_identity(tex, derivation: Derivation, h, d: str) -> str:
     return rf"{d}^2 {objective} = {second} = {quadratic}"
 
 
-def _hessian_shown(line):
-    """What a Hessian line shows: a block's matrix when it has one, else its expression."""
-    return line.matrix if line.kind == "block" and line.matrix is not None else line.expr
-
-
-def _hessian_label(print_, derivation: Derivation, h, index: int, d: str = "d",
-                   latex: bool = True) -> str:
-    """The left side of a Hessian line: ``∇_W E``, ``d(∇_W E)`` (first line only), ``d²E``,
-    ``∂²E/∂W²`` or ``∂²E/∂W∂b`` (with ``[db]`` when the block is a linear map)."""
-    line, objective = h.lines[index], print_(derivation.objective)
-    of = print_(line.of)
-    nabla = rf"\nabla_{{{of}}} {objective}" if latex else f"∇_{of} {objective}"
-    if line.kind == "gradient":
-        return nabla
-    if line.kind == "differential":
-        first = index == 0 or h.lines[index - 1].of != line.of or h.lines[index - 1].kind != line.kind
-        return "" if not first else (rf"{d}\left({nabla}\right)" if latex else f"d({nabla})")
-    if line.kind == "second":
-        return f"{d}^2 {objective}" if latex else f"d²{objective}"
-    by = print_(line.by)
-    if latex:
-        below = rf"\partial {of}^2" if line.by == line.of else rf"\partial {of}\,\partial {by}"
-        label = rf"\frac{{\partial^2 {objective}}}{{{below}}}"
-        return label if line.matrix is not None else rf"{label}\,[{d}{by}]"
-    below = f"∂{of}²" if line.by == line.of else f"∂{of}∂{by}"
-    return f"∂²{objective}/{below}" + ("" if line.matrix is not None else f" [d{by}]")
-
-
 def _claim_data(verdict, tex) -> dict:
     """One claim's verdict for the templates and JSON: LaTeX and text of both sides, the
     numbers as shown (``C : U``, ``G : U``, the central difference)."""
@@ -326,42 +278,11 @@ def _claim_data(verdict, tex) -> dict:
             "direction_text": verdict.direction[0] if verdict.direction else "", **shown}
 
 
-def claim_sentences(derivation: Derivation) -> list:
-    """One ``file:line:col: claim …`` line per claim that does not hold (for stderr)."""
-    name = derivation.chain.source.name if derivation.chain.source else "<-e>"
-    out = []
-    for verdict in derivation.claims:
-        if verdict.holds is not False:
-            continue
-        where = f"{name}:{verdict.line}:{verdict.column}" if verdict.line else "derive"
-        why = f": {verdict.diagnosis}" if verdict.diagnosis else ""
-        out.append(f"{where}: claim {verdict.label} = {printer.text(verdict.claimed)} does not "
-                   f"hold{why}; derive's gradient is {printer.text(verdict.gradient)}")
-    return out
-
-
-
 # ---------------------------------------------------------------- Jacobian blocks
 
 READ_OFF = Rule("vec dF = J vec dX ⟺ ∂vec F/∂vec X = J",
                 r"\mathrm{vec}\,dF = J\,\mathrm{vec}\,dX \iff \frac{\partial\,\mathrm{vec}\,F}"
                 r"{\partial\,\mathrm{vec}\,X} = J")
-
-
-def jacobian_label(print_, block, latex: bool = False) -> str:
-    """``∂s/∂v``, ``∂x₁/∂vec(W₁)``, ``∂vec(Y)/∂vec(X)``: vec only where a matrix needs it."""
-    top = print_(Vec(block.of) if block.vec_of else block.of)
-    bottom = print_(Vec(block.wrt) if block.vec_wrt else block.wrt)
-    if latex:
-        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
-    return f"∂{top}/∂{bottom}"
-
-
-def _product_shown(print_, block) -> str:
-    """The product of local Jacobians, a sum over paths, then ``vec(∂E/∂W)ᵀ``."""
-    paths = [print_(Mul(tuple(path)) if len(path) > 1 else path[0]) for path in block.factors]
-    gradient = block.gradient if not block.vec_wrt else Vec(block.gradient)
-    return " + ".join(paths) + " = " + print_(Transpose(gradient))
 
 
 def _jacobian_blocks(derivation: Derivation, tex, failed) -> list:
@@ -380,23 +301,13 @@ def _jacobian_blocks(derivation: Derivation, tex, failed) -> list:
             rows.append({"lhs": tex(Differential(block.of)) if k == 0 else "",
                          "latex": tex(line.expr), "failed": bad, "gap": False, **_rules(line.rules)})
             continue
-        shown = _product_shown(tex, block) if block.kind == "product" else tex(block.matrix)
+        shown = product_shown(tex, block) if block.kind == "product" else tex(block.matrix)
         if block.kind == "product":
             shown = " = ".join([tex(block.matrix), shown.split(" = ")[-1]]) \
                 if len(block.factors) > 1 else shown
         rows.append({"lhs": jacobian_label(tex, block, latex=True), "latex": shown, "failed": bad,
                      "gap": bool(block.lines), **_rules((*block.rules, READ_OFF))})
     return out
-
-
-def _jacobian_text(block, k: int) -> str:
-    """One Jacobian line in plain text, for the verdict."""
-    if k < len(block.lines):
-        lhs = printer.text(Differential(block.of)) if k == 0 else " "
-        return f"{lhs} = {printer.text(block.lines[k].expr)}"
-    shown = _product_shown(printer.text, block) if block.kind == "product" \
-        else printer.text(block.matrix)
-    return f"{jacobian_label(printer.text, block)} = {shown}"
 
 
 def _jacobian_data(derivation: Derivation, block, tex) -> dict:
@@ -441,128 +352,9 @@ def _rules(rules) -> dict:
     return {"rules": [latex_of(r) for r in rules], "rule_names": [str(r) for r in rules]}
 
 
-def _rows(derivation: Derivation) -> list:
-    """Every displayed line in plain text, each with its verdict (if checked)."""
-    verdicts = {(v.block, v.index): v for v in derivation.check.verdicts} \
-        if derivation.check else {}
-    rows = []
-    for i, d in enumerate(derivation.definitions):
-        text = (f"{printer.text(d.symbol)} = {printer.text(d.expr)}  ⟹  "
-                f"{_equation(printer.text, d.differential_of, d.differential)}")
-        rows.append(_row("definition", i, f"line {d.line}", text, verdicts))
-    objective = printer.text(Differential(derivation.objective))
-    for i, s in enumerate(derivation.substitutions):
-        lhs = objective if i == 0 else " " * len(objective)
-        rows.append(_row("substitution", i, f"step {i + 1}", f"{lhs} = {printer.text(s.expr)}",
-                         verdicts))
-    for i, step in enumerate(derivation.steps):
-        rows.append(_row("step", i, f"step {i + 1}", _step_text(step, i), verdicts))
-    for i, g in enumerate(derivation.gradients):
-        text = f"{_label(printer.text, derivation, g)} = {printer.text(_shown(derivation, g))}"
-        rows.append(_row("gradient", i, "gradient", text, verdicts))
-    for h in derivation.hessians:
-        for i, line in enumerate(h.lines):
-            label = _hessian_label(printer.text, derivation, h, i, latex=False) or "  "
-            text = f"{label} = {printer.text(_hessian_shown(line))}"
-            row = _row("hessian", i, "hessian", text, verdicts)
-            rows.append({**row, "note": "(the gradient, checked above)"}
-                        if line.kind == "gradient" and verdicts else row)
-        rows.append(_row("hessian", len(h.lines), "hessian",
-                         "symmetry: uᵀHv = vᵀHu at random u, v", verdicts))
-    for index, block, k in jacobian_rows(derivation):
-        rows.append(_row("jacobian", index, "jacobian", _jacobian_text(block, k), verdicts))
-    for key, verdict in verdicts.items():
-        if not any((r["block"], r["index"]) == key for r in rows):
-            rows.append(_row(*key, verdict.block, verdict.note or verdict.block, verdicts))
-    return rows
-
-
-def _step_text(step, index: int) -> str:
-    """One backprop step on one line: ``z̄ = G;  z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ``."""
-    text = printer.text
-    if index == 0:
-        return f"{text(Differential(step.variable))} = {text(step.substituted)} = {text(step.moved)}"
-    bar = Adjoint(step.variable)
-    return (f"{text(bar)} = {text(step.adjoint)};  {text(Frobenius(bar, Differential(step.variable)))}"
-            f" = {text(step.substituted)} = {text(step.moved)}")
-
-
-def _row(block, index, where, text, verdicts) -> dict:
-    """``checked``: a verdict confirmed the line; ``unchecked``: the check could not."""
-    verdict = verdicts.get((block, index))
-    return {"block": block, "index": index, "where": where, "text": text,
-            "checked": verdict is not None and verdict.verified,
-            "unchecked": verdict is not None and verdict.ok and not verdict.verified,
-            "exact": verdict is not None and verdict.exact,
-            "ok": verdict.ok if verdict else True,
-            "error": verdict.relative_error if verdict else None,
-            "note": verdict.note if verdict else ""}
-
-
-def _status(result) -> str:
-    """``verified``, ``partly checked`` (some lines could not be checked), ``check failed``
-    or ``not checked`` (``--no-check``): never left implicit."""
-    if result is None:
-        return "not checked"
-    if not result.ok:
-        return "check failed"
-    return "verified" if result.complete else "partly checked"
-
-
-def _check_data(result) -> dict | None:
-    if result is None:
-        return None
-    rows = {("definition", v.index): v.line for v in result.verdicts if v.block == "definition"}
-    return {"ok": result.ok, "complete": result.complete, "seed": result.seed,
-            "tolerance": result.tolerance,
-            "identity_tolerance": result.identity_tolerance, "directions": result.directions,
-            "sizes": {str(k): v for k, v in result.sizes.items()},
-            "worst_relative_error": result.worst, "points": result.points,
-            "exact_prime": result.exact_prime,
-            "exact_lines": len(result.exact), "unchecked_lines": len(result.unchecked),
-            "unchecked": [_where(v, rows) for v in result.unchecked],
-            "verdicts": [{"block": v.block, "index": v.index, "line": v.line,
-                          "relative_error": v.relative_error, "ok": v.ok, "note": v.note,
-                          "checked": v.checked, "exact": v.exact, "tolerance": v.tolerance}
-                         for v in result.verdicts]}
-
-
-def _where(verdict, rows) -> str:
-    """``line 6``, ``step 2`` or ``the gradient``: how the check sentence names a line."""
-    if verdict.block == "gradient":
-        return "the gradient" if verdict.index == 0 else f"gradient {verdict.index + 1}"
-    if verdict.line:
-        return f"line {verdict.line}"
-    return f"{verdict.block} step {verdict.index + 1}"
-
-
-def _tolerance(result, verdict) -> float:
-    if verdict.tolerance is not None:
-        return verdict.tolerance
-    return result.identity_tolerance if verdict.block == "substitution" else result.tolerance
-
-
-def _shown(derivation: Derivation, gradient):
-    """The gradient as asked: expanded with ``--expand`` (when the sweep gave one)."""
-    if derivation.options.get("expand") and gradient.expanded is not None:
-        return gradient.expanded
-    return gradient.expr
-
-
 def latex_printer(derivation: Derivation):
     """``printer.latex`` with ``\\mathrm{d}`` for differentials when ``d`` + name is ambiguous."""
     return partial(printer.latex, differential=printer.differential_prefix(derivation.chain))
-
-
-def _label(print_, derivation: Derivation, gradient, latex: bool = False) -> str:
-    top, bottom = print_(derivation.objective), print_(gradient.wrt)
-    if latex:
-        return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
-    return f"∂{top}/∂{bottom}"
-
-
-def _equation(print_, symbol, expr) -> str:
-    return f"{print_(Differential(symbol))} = {print_(expr)}"
 
 
 def _uses(derivation: Derivation, node_type) -> bool:

@@ -28,7 +28,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from derive import api, check, document, render
+from derive import api, check, document, render, verdict as verdicts
 from derive.check import adjoint_values, assign_sizes, draw_point
 from derive.cli import main
 from derive.errors import DeriveError
@@ -236,8 +236,8 @@ def pipeline(text: str, wrt=None, expand: bool = False, explain: bool = False) -
     if not derivation.check.ok:
         assert verdict != "right" or could_not_compare(derivation.check), \
             "a false alarm: the oracle finds the gradient right"
-        assert render.failure_sentences(derivation)      # the failing lines are named
-        assert "✗" in render.to_verdict(derivation)
+        assert verdicts.failure_sentences(derivation)      # the failing lines are named
+        assert "✗" in verdicts.to_verdict(derivation)
         return f"check failed, oracle: {verdict}"
     assert verdict != "wrong", "a wrong verdict: the check passed a gradient the oracle calls wrong"
     for flavor in render.FLAVORS:

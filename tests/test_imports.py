@@ -67,3 +67,22 @@ def test_the_scanner_sees_a_circle_and_imports_inside_functions():
 def test_the_imports_form_a_dag():
     circles = cycles(graph())
     assert not circles, "import circles: " + "; ".join(" → ".join(c) for c in circles)
+
+
+def test_derive_check_loads_no_template_engine():
+    """The cold-start promise: ``derive check`` prints its verdict without Jinja2 (or the
+    renderers), and a Derivation still renders once asked (the renderers load then)."""
+    import subprocess
+    import sys
+    probe = ("import sys, runpy; sys.argv = ['derive', 'check', 'examples/backprop.chain']\n"
+             "try:\n    runpy.run_module('derive', run_name='__main__')\n"
+             "except SystemExit as stop:\n    assert stop.code in (None, 0), stop.code\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'markupsafe')"
+             " or m == 'derive.render'))\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=PACKAGE.parent, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    assert "✓ gradient" in run.stdout
+    from derive.api import derive
+    assert "\\frac" in derive("x : 3\nE = x'x\nwrt x\n").to_latex()

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from derive import render
+from derive import verdict
 from derive.api import derive, derive_file
 from derive.check_jacobian import jacobian_verdicts
 from derive.errors import DeriveError
@@ -202,7 +202,7 @@ def test_every_format_shows_the_jacobians(tmp_path):
     from derive.document import html, standalone
     assert r"B^T\otimes A" in standalone(derivation)
     assert r"B^T\otimes A" in html([derivation])
-    assert "∂vec(Y)/∂vec(X) = Bᵀ ⊗ A" in render.to_verdict(derivation)
+    assert "∂vec(Y)/∂vec(X) = Bᵀ ⊗ A" in verdict.to_verdict(derivation)
 
 
 # ---------------------------------------------------------------- requests that cannot be answered

@@ -226,3 +226,16 @@ def test_without_size_limits_the_time_limit_still_stops_10000_lines(tmp_path):
     env = {**os.environ, "DERIVE_MAX_BYTES": "0", "DERIVE_MAX_LINES": "0"}
     result, _ = _run_bounded(path, "--max-seconds", "1.5", env=env)
     assert result.returncode == 2 and "stopped after 1.5 s" in result.stderr
+
+
+def test_a_limit_already_past_before_the_check_says_so():
+    """The cost estimate used to print "about 0 s, more than the -0.3 s left"."""
+    from derive.api import derive as derive_unchecked
+    from derive.check import assign_sizes
+    from derive.cost import refuse_costly
+    derivation = derive_unchecked("x : 3; E = x'x; wrt x", check=False)
+    with applied(Limits(max_seconds=1e-9)):
+        time.sleep(0.01)
+        with pytest.raises(DeriveError, match="stopped after .* s, the time limit") as caught:
+            refuse_costly(derivation, assign_sizes(derivation.chain))
+    assert "left" not in str(caught.value)

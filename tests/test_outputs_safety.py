@@ -109,7 +109,7 @@ def test_interrupt_while_writing_keeps_the_old_file(suffix, tmp_path, scratch, m
 @pytest.mark.parametrize("suffix", [".md", ".json", ".html", ".tex"])
 def test_interrupt_while_rendering_keeps_the_old_file(suffix, tmp_path, scratch, monkeypatch):
     out = existing(tmp_path, suffix)
-    monkeypatch.setattr(render, "_check_data", interrupt)   # every format calls it
+    monkeypatch.setattr(render, "check_data", interrupt)   # every format calls it
     result = run("render", BACKPROP, "-o", out, *(["--standalone"] if suffix == ".tex" else []))
     assert result.exit_code == 130 and "Traceback" not in result.output
     assert_untouched(out, scratch)

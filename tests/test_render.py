@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import derive
-from derive import render
+from derive import render, verdict
 from derive.templates_path import template_dir
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "backprop.chain"
@@ -46,7 +46,7 @@ def test_unchecked_and_failed_derivations_never_claim_to_be_verified(seed):
     for text in (failed.to_markdown(), failed.to_latex()):
         assert "FAILED" in text and "check failed" in text
         assert "Every displayed equality was checked" not in text
-    assert "✗" in render.to_verdict(failed)
+    assert "✗" in verdict.to_verdict(failed)
 
 
 def test_json_has_steps_rules_gradients_and_verdicts(seed):
@@ -73,7 +73,7 @@ def test_tex_escape():
 
 
 def test_templates_are_found():
-    for name in ("markdown.md.j2", "latex.tex.j2", "verdict.txt.j2"):
+    for name in ("markdown.md.j2", "latex.tex.j2"):
         assert (template_dir() / name).is_file()
 
 
