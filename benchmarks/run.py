@@ -431,6 +431,8 @@ HARD = {
     "log det, 40 × 40 spd": "X : 40x40 spd\nE = logdet(X)\nwrt X\n",
     "tr(X⁶)": "X : 8x8\nE = tr(X^6)\nwrt X\n",
     "Kronecker": "A : 3x4\nB : 2x5\nC : 6x20\nE = C:kron(A, B)\nwrt A, B\n",
+    "steep softmax(30 Wx) cross-entropy": "W : 10x10\nx : 10\ny : 10\np = softmax(30 W x)\n"
+                                          "E = y'log(p)\nwrt W\n",
     "softmax cross-entropy": "W : 30x20\nx : 20\ny : 30\np = softmax(W x)\nE = y'log(p)\n"
                              "wrt W\n",
 }

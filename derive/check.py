@@ -85,6 +85,8 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
                 del point
         except DomainError as error:
             last = error
+            if getattr(error, "steep", False):
+                scale = STEEP_SCALE         # a smaller point may stay inside it
             if verdicts is None and attempt + 1 >= MAX_TRIES:
                 break
             continue
@@ -390,8 +392,11 @@ def compare_with_difference(function, linear, values, direction, linear_floor=0.
         try:
             estimates.append(_richardson(function, values, direction, step))
         except DomainError:
-            if k == 0:
-                raise
+            if k == 0:      # a complex step that sees a wrong line needs no other point
+                failed = _complex_failure(function, values, direction, at_once, imaginary)
+                if failed is None:
+                    raise
+                return failed
             continue
         estimate, uncertainty = _consistent(estimates)[-1]
         comparison = judge(linear, estimate, uncertainty + linear_floor, TOLERANCE)
@@ -437,13 +442,13 @@ def _complex_estimate(function, values, direction, step):
     return np.imag(value) / h
 
 
-def _complex_failure(function, values, direction, first: Comparison, estimate):
+def _complex_failure(function, values, direction, first: Comparison | None, estimate):
     """The complex step's disagreement as a failure, when no real difference can see the
     derivative (values of 10¹⁵ swamp it): only if it is gross (``COMPLEX_FAILS``, far
     beyond any rounding of the imaginary part) and the same at a step 10¹² times larger
     (rounding that leaks from the real part would scale with 1/h, a wrong formula does
     not).  Else None: the line stays not checked."""
-    if not (first.checked and first.error > COMPLEX_FAILS):
+    if first is None or not (first.checked and first.error > COMPLEX_FAILS):
         return None
     again = _complex_estimate(function, values, direction, COMPLEX_STEP_AGAIN)
     if again is None or relative_error(estimate, again) > CEILING:
@@ -486,15 +491,19 @@ def _verdicts(derivation, point, sizes, rng, directions) -> tuple[list, bool]:
     """Every line's verdict at ``point``, and whether the point is steep (``_steep``)."""
     chain = derivation.chain
     values = forward(chain, point, sizes, keep_diagonal=True)
-    values.update(_adjoints(derivation, values, sizes))
-    wrt_dirs = [{w.name: _direction(derivation, w, values, rng) for w in chain.wrt}
-                for _ in range(directions)]
-    diffs = [propagate(derivation, values, direction, sizes) for direction in wrt_dirs]
-    return (_definition_verdicts(derivation, values, sizes, rng, directions)
-            + _substitution_verdicts(derivation, values, sizes, diffs)
-            + _step_verdicts(derivation, values, sizes, diffs)
-            + _gradient_verdicts(derivation, values, sizes, wrt_dirs)), \
-        _steep(chain, values, sizes)
+    steep = _steep(chain, values, sizes)
+    try:
+        values.update(_adjoints(derivation, values, sizes))
+        wrt_dirs = [{w.name: _direction(derivation, w, values, rng) for w in chain.wrt}
+                    for _ in range(directions)]
+        diffs = [propagate(derivation, values, direction, sizes) for direction in wrt_dirs]
+        return (_definition_verdicts(derivation, values, sizes, rng, directions)
+                + _substitution_verdicts(derivation, values, sizes, diffs)
+                + _step_verdicts(derivation, values, sizes, diffs)
+                + _gradient_verdicts(derivation, values, sizes, wrt_dirs)), steep
+    except DomainError as error:    # a difference's step left the domain: softmax(30Wx)
+        error.steep = steep         # has entries of 1e-30 that log cannot step across
+        raise
 
 
 SATURATING = (E.Apply, E.Softmax, E.SoftmaxRows, E.LogSumExp)

@@ -40,6 +40,7 @@ class DomainError(ValueError):
         self.arg = arg
 
     definition: Definition     # set by forward() on the way out; absent otherwise
+    steep: bool                # set by the check: its point was steep (check._steep)
 
 
 class DiagValue:

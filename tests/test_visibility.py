@@ -51,8 +51,10 @@ def shown(text):
     return render(text=text, to="json", check=False)
 
 
+STEEP_SOFTMAX = "W : 10x10\nx : 10\ny : 10\np = softmax(30 W x)\nE = y'log(p)\nwrt W\n"
 CAUGHT = [
     (STEEP_TANH, E.Mul), (STEEP_TANH, "tanh"),
+    (STEEP_SOFTMAX, E.Mul), (STEEP_SOFTMAX, E.Softmax), (STEEP_SOFTMAX, "log"),
     (STEEP_EXP, E.Mul), (STEEP_EXP, "exp"),
     (INVERSE, E.Mul), (INVERSE, E.Inverse),
     (SOFTMAX, E.Mul), (SOFTMAX, E.Softmax), (SOFTMAX, "log"),
