@@ -815,11 +815,23 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
     joint = worst(compare(direction) for direction in wrt_dirs)
     line = derivation.chain.wrt_line
     failure = f"Σ G:d{gradients[0].wrt.name} differs from a central difference of the objective"
+    balanced, hidden = _balanced(gradients, g_values, wrt_dirs[0], inputs)
+    unseen: set = set()
+    if joint.ok and hidden:         # shares too small to see in the joint comparison
+        comparison = compare(balanced)
+        if comparison.failed:
+            joint = comparison
+        elif not comparison.checked:
+            unseen = hidden
     if joint.ok or len(gradients) == 1:
         verdict = line_verdict("gradient", 0, line, joint, failure)
         if len(gradients) > 1 and verdict.checked:
             verdict = dataclasses.replace(verdict, note="checked jointly with all wrt")
-        return [dataclasses.replace(verdict, index=i) for i in range(len(gradients))]
+        return [dataclasses.replace(verdict, index=i) if i not in unseen else
+                dataclasses.replace(verdict, index=i, checked=False, note=(
+                    f"not checked: ∂{objective}/∂{gradients[i].wrt.name} is too small a "
+                    "share of the joint derivative to see, and alone it cannot be resolved"))
+                for i in range(len(gradients))]
     alone = [compare({g.wrt.name: wrt_dirs[0][g.wrt.name]}) for g in gradients]
     any_alone = any(c.failed for c in alone)
     verdicts = []
@@ -833,6 +845,26 @@ def _gradient_verdicts(derivation, values, sizes, wrt_dirs) -> list:
                                     ok, note, checked=seen,
                                     tolerance=c.bound if any_alone else joint.bound))
     return verdicts
+
+
+VISIBLE = 1e-3     # a wrt whose share of the joint derivative is smaller is checked apart
+
+
+def _balanced(gradients, g_values, direction, inputs) -> tuple:
+    """The joint ``direction`` rescaled so every wrt's term ``G : dW`` has the size of the
+    largest, and the wrt whose share was below ``VISIBLE`` of it (empty: none hidden).
+    In a deep σ network ∂E/∂W₁ is 10⁻¹² of ∂E/∂W₂₀: the joint comparison cannot see it
+    doubled.  Shares come from the shown gradients' sizes (RMS over random directions)."""
+    if len(gradients) < 2:
+        return direction, set()
+    shares = [norm_bound(gv) * norm_bound(direction[g.wrt.name])
+              / np.sqrt(np.size(inputs[g.wrt.name])) for g, gv in zip(gradients, g_values)]
+    top = max(shares)
+    hidden = {i for i, share in enumerate(shares) if share < VISIBLE * top}
+    if not hidden or not np.isfinite(top):
+        return direction, set()
+    return {g.wrt.name: scaled(direction[g.wrt.name], min(top / max(share, TINY), 1e12))
+            for g, share in zip(gradients, shares)}, hidden
 
 
 def _varying_objective(chain):

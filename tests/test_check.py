@@ -341,15 +341,15 @@ def test_the_noise_floor_does_not_hide_a_small_wrong_term():
 # ---------------------------------------------------------------- right both ways (the attacks)
 
 
-def deep_tanh(layers, width):
-    """h_l = tanh(W_l h_{l−1}); E = ½‖h_L − y‖², wrt every W_l."""
+def deep_tanh(layers, width, f="tanh", tail=""):
+    """h_l = f(W_l h_{l−1}); E = ½‖h_L − y‖² (+ tail), wrt every W_l."""
     lines = [f"x : {width}", f"y : {width}"] + [f"W{l} : {width}x{width}"
                                               for l in range(1, layers + 1)]
     previous = "x"
     for l in range(1, layers + 1):
-        lines += [f"a{l} = W{l} {previous}", f"h{l} = tanh(a{l})"]
+        lines += [f"a{l} = W{l} {previous}", f"h{l} = {f}(a{l})"]
         previous = f"h{l}"
-    lines += [f"E = 1/2 ({previous} - y):({previous} - y)",
+    lines += [f"E = 1/2 ({previous} - y):({previous} - y){tail}",
               "wrt " + ", ".join(f"W{l}" for l in range(1, layers + 1))]
     return "\n".join(lines) + "\n"
 

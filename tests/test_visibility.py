@@ -15,6 +15,7 @@ from derive import expr as E
 from derive import functions, rules
 from derive.api import derive, render
 from derive.numpy_code import to_numpy
+from test_check import deep_tanh
 
 STEEP_TANH = "W : 100x100\nx : 100\nh = tanh(50 W x)\nE = 1'h\nwrt W\n"
 STEEP_EXP = "x : 50\nE = 1'exp(8 x)\nwrt x\n"
@@ -22,12 +23,9 @@ INVERSE = "X : 60x60\na : 60\nb : 60\nE = a' inv(X) b\nwrt X\n"
 SOFTMAX = "W : 30x20\nx : 20\ny : 30\np = softmax(W x)\nE = y'log(p)\nwrt W\n"
 
 
-def offset_net(f: str, offset: str = "1000000000000000") -> str:
-    """Three layers h = f(W h), E = ½‖h₃ − y‖² + offset: E's value hides its change."""
-    lines = ["x : 20", "y : 20", "W1 : 20x20", "W2 : 20x20", "W3 : 20x20",
-             "a1 = W1 x", f"h1 = {f}(a1)", "a2 = W2 h1", f"h2 = {f}(a2)", "a3 = W3 h2",
-             f"h3 = {f}(a3)", f"E = 1/2 (h3 - y):(h3 - y) + {offset}", "wrt W1, W2, W3"]
-    return "\n".join(lines) + "\n"
+def offset_net(f: str) -> str:
+    """Three layers h = f(W h), E = ½‖h₃ − y‖² + 10¹⁵: E's value hides its change."""
+    return deep_tanh(3, 20, f, " + 1000000000000000")
 
 
 OFFSET = offset_net("sigma")
@@ -103,6 +101,20 @@ def test_a_gradient_alone_that_confirms_nothing_is_not_checked_never_verified(mo
     assert not result.ok
     assert not any(v.verified for v in gradients)
     assert any(not v.checked and v.note.startswith("not checked") for v in gradients)
+
+
+def test_a_wrong_gradient_of_a_vanishing_share_fails_on_its_own_line():
+    """In a 20-layer σ network ∂E/∂W₁ is some 10⁻¹² of ∂E/∂W₂₀: doubled, it hid in the
+    joint comparison and was called verified; the rebalanced direction sees it."""
+    derivation = derive(deep_tanh(20, 10, "sigma"), check=False)
+    first = derivation.gradients[0]
+    wrong = dataclasses.replace(first, expr=E.Mul((E.Number(2), first.expr)), expanded=None)
+    broken = dataclasses.replace(derivation, gradients=(wrong,) + derivation.gradients[1:])
+    result = numeric.check(broken)
+    gradients = [v for v in result.verdicts if v.block == "gradient"]
+    assert not gradients[0].ok
+    assert all(v.ok for v in gradients[1:])
+    assert numeric.check(derivation).complete
 
 
 LOG_OFFSET = "x : 5\nE = log(x:x + 1000000000000000)\nwrt x\n"
