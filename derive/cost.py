@@ -74,6 +74,18 @@ def _evaluated(derivation):
         yield from ((step.adjoint, None), (step.substituted, None), (step.moved, None))
     for g in derivation.gradients:
         yield g.expr, None
+    for h in derivation.hessians:        # a block's Kronecker matrix is built whole
+        for line in h.lines:
+            yield line.expr, h.line
+            if line.matrix is not None:
+                yield line.matrix, h.line
+    for block in derivation.jacobians:   # J is built whole, every dF line evaluated
+        yield block.matrix, block.line or None
+        for line in block.lines:
+            yield line.expr, block.line or None
+    for claim in derivation.chain.claims:
+        if claim[2] is not None:
+            yield claim[2], claim[3]
 
 
 def _nodes(expr):

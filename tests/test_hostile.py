@@ -434,6 +434,21 @@ def test_an_outer_product_too_large_to_build_is_refused():
     assert "<-e>:1:1:" in result.stderr
 
 
+def test_a_hessian_or_jacobian_too_large_to_build_is_refused():
+    """Measured: ``X : 200x200; E = tr(XᵀXXᵀX); hessian X`` with ``--max-seconds 5`` ran
+    90 s and reached 24 GB (the block's 40000×40000 Kronecker matrix) before it was killed;
+    a 300×300 ``jacobian Y wrt X`` allocated its 90000×90000 J before giving up."""
+    import time
+    for text, size in (("X : 200x200\nE = tr(X'X X'X)\nhessian X\nwrt X", "40000×40000"),
+                       ("X : 300x300\nY = X X\njacobian Y wrt X", "90000×90000")):
+        start = time.monotonic()
+        result = run("check", "--max-seconds", "5", "-e", text)
+        assert time.monotonic() - start < 3
+        assert result.exit_code == 2 and f"would build a {size} array" in result.stderr
+        assert "<-e>:3:" in result.stderr         # the hessian / jacobian line
+        assert run("render", "--no-check", "-e", text).exit_code == 0
+
+
 def test_the_estimate_leaves_ordinary_checks_alone():
     for text in ("W : 1000x1000; x : 1000; v = W x; s = sigma(v); E = s's; wrt W",
                  "x : 1000; S = Diag(x); E = 1'S S x; wrt x",
