@@ -177,7 +177,15 @@ def _stdin() -> str:
 
 
 def _wrt(value):
-    return [name.strip() for name in value.split(",") if name.strip()] if value else None
+    """``--wrt W1,W2`` as names; given but naming nothing (``--wrt ""``, ``--wrt ,``) is an
+    error, not the chain's own ``wrt`` silently used instead."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise click.BadParameter("names no variable (give --wrt W, or leave it out to use the "
+                                 "chain's wrt line)", param_hint="'--wrt'")
+    return names
 
 
 class _Progress:

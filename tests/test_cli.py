@@ -482,3 +482,11 @@ def test_api_warnings_go_to_the_callback_or_to_python_warnings():
     assert said == ["<-e>:3:1: warning: y is declared but never used"]
     with pytest.warns(UserWarning, match="y is declared but never used"):
         derive.render(text=text)
+
+
+@pytest.mark.parametrize("given", ["", " , "])
+def test_a_wrt_option_naming_nothing_is_an_error(given):
+    """``--wrt ""`` (an empty shell variable) used the chain's own wrt without a word."""
+    result = run("check", "--wrt", given, "-e", "x : 3; y : 3; E = x'y; wrt x")
+    assert result.exit_code == 2 and "'--wrt': names no variable" in result.output
+    assert run("check", "--wrt", "y", "-e", "x : 3; y : 3; E = x'y; wrt x").exit_code == 0
