@@ -23,6 +23,8 @@ ENTRIES_PER_SECOND = 1e8    # entries of elementwise work, with NumPy's overhead
                             # estimate errs long, 1-5 times the real time)
 EVALUATIONS = 24          # times the check evaluates an expression: ±h steps, fourth-order
                           # differences, 3 directions and their localisation
+LINEAR_EVALUATIONS = 6    # a linear form's: once per direction, at up to two points
+LOW_RANK = 4              # the rank of a matrix direction, with room (it is 1, or 2 summed)
 DIAGONAL = (E.Diag, E.Identity)   # kept as vectors by the evaluator: no n×n array
 
 
@@ -34,18 +36,18 @@ def refuse_costly(derivation, sizes) -> None:
         return                    # the check's own message names the input
     seconds = 0.0
     diagonal = _Diagonal(derivation)
-    for expr, line in _evaluated(derivation):
+    for expr, line, times in _evaluated(derivation):
         for node in _nodes(expr):
             rows, cols = _shape(node, sizes, shapes)
             if diagonal(node):
-                seconds += rows * EVALUATIONS / ENTRIES_PER_SECOND
+                seconds += rows * times / ENTRIES_PER_SECOND
                 continue
             if limits.max_entries and _dense(node, diagonal) and rows * cols > limits.max_entries:
                 _refuse(derivation, line, f"the numeric check would build a {rows}×{cols} "
                         f"array ({type(node).__name__}), more than {limits.max_entries} "
                         "numbers: use --no-check, smaller sizes, or lift the limit "
                         + raise_it("max_entries"))
-            seconds += _seconds(node, rows, cols, sizes, shapes, diagonal) * EVALUATIONS
+            seconds += _seconds(node, rows, cols, sizes, shapes, diagonal) * times
     tick()                        # past the limit already: say that, not "−0.3 s left"
     left = seconds_left()
     if seconds > left:
@@ -64,35 +66,43 @@ def _inputs_too_large(chain, sizes, shapes, limit: int) -> bool:
 
 
 def _evaluated(derivation):
-    """``(expression, source line)`` of everything the check evaluates."""
+    """``(expression, source line, evaluations)`` of everything the check evaluates: a
+    definition at every step of its differences and of the gradient's, a linear form
+    once per direction and point; Hessians, Jacobians and claims, differenced and
+    compared at several points, as often as a definition."""
     for d in derivation.definitions:
-        yield d.expr, d.line
-        yield d.differential, d.line
+        yield d.expr, d.line, EVALUATIONS
+        yield d.differential, d.line, LINEAR_EVALUATIONS
     for s in derivation.substitutions:
-        yield s.expr, None
+        yield s.expr, None, LINEAR_EVALUATIONS
     for step in derivation.steps:
-        yield from ((step.adjoint, None), (step.substituted, None), (step.moved, None))
+        for expr in (step.adjoint, step.substituted, step.moved):
+            yield expr, None, LINEAR_EVALUATIONS
     for g in derivation.gradients:
-        yield g.expr, None
+        yield g.expr, None, LINEAR_EVALUATIONS
     for h in derivation.hessians:        # a block's Kronecker matrix is built whole
         for line in h.lines:
-            yield line.expr, h.line
+            yield line.expr, h.line, EVALUATIONS
             if line.matrix is not None:
-                yield line.matrix, h.line
+                yield line.matrix, h.line, EVALUATIONS
     for block in derivation.jacobians:   # J is built whole, every dF line evaluated
-        yield block.matrix, block.line or None
+        yield block.matrix, block.line or None, EVALUATIONS
         for line in block.lines:
-            yield line.expr, block.line or None
+            yield line.expr, block.line or None, EVALUATIONS
     for claim in derivation.chain.claims:
         if claim[2] is not None:
-            yield claim[2], claim[3]
+            yield claim[2], claim[3], EVALUATIONS
 
 
 def _nodes(expr):
-    """Every node of the tree, a shared subtree once per use (as it is evaluated)."""
-    stack = [expr]
+    """Every node of the tree, a subtree shared by identity once (the evaluator keeps each
+    node's value by identity while it evaluates one expression)."""
+    stack, seen = [expr], set()
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         yield node
         stack.extend(node.children)
 
@@ -148,13 +158,24 @@ def _seconds(node, rows, cols, sizes, shapes, diagonal) -> float:
     """Time to evaluate ``node`` (not a diagonal) once from its children's values."""
     if isinstance(node, E.Mul):
         full = [_shape(f, sizes, shapes) for f in node.factors if not diagonal(f)]
-        return _product_flops(full) / PRODUCTS_PER_SECOND + rows * cols / ENTRIES_PER_SECOND
+        if any(_moving(f) for f in node.factors):
+            # a differential's value is a rank-one direction u vᵀ (kept factored by the
+            # evaluator), so A dX B costs the matrix–vector products A u and vᵀ B
+            flops = sum(r * c for r, c in full) * LOW_RANK
+        else:
+            flops = _product_flops(full)
+        return flops / PRODUCTS_PER_SECOND + rows * cols / ENTRIES_PER_SECOND
     if isinstance(node, E.Power) and not node.arg.is_scalar:
         squarings = 2 * max(1, math.ceil(math.log2(max(node.exponent, 2))))
         return rows ** 3 * squarings / PRODUCTS_PER_SECOND
     if isinstance(node, (E.Inverse, E.Det, E.LogDet)) and not diagonal(node.arg):
         return _shape(node.arg, sizes, shapes)[0] ** 3 / PRODUCTS_PER_SECOND
     return rows * cols / ENTRIES_PER_SECOND
+
+
+def _moving(node) -> bool:
+    """Whether the node's value carries a direction (a differential inside it)."""
+    return any(isinstance(n, E.Differential) for n in _nodes(node))
 
 
 def _product_flops(shapes) -> float:
