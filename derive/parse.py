@@ -826,12 +826,23 @@ class _Reader:
             i += 2 if op else 1
             right = self.expr(right_node)
             if op == "/":
+                self.refuse_split_exponent(items[i - 3], op, right_node, right)
                 right = self.reciprocal(right, op, right_node)
             shape = self.times(shape, right, (_start(node), left_end), op or right_node,
                                _end(right_node))
             factors.append(right)
             left_end = _end(right_node)
         return self.draft(lambda *fs: _mul(fs), factors, shape, node)
+
+    def refuse_split_exponent(self, left_node, op: Token, right_node, right: _Draft) -> None:
+        """``x^1/2`` written tight: by precedence (x¹)/2, though a person most likely means
+        the square root; refused rather than read either way."""
+        tight = _end(left_node) == _start(op) and _end(op) == _start(right_node)
+        power = re.search(r"\^(-?\d+)$", self.text[:_start(op)])
+        if tight and right.number is not None and power:
+            k, n = power.group(1), self.text[_start(right_node):_end(right_node)]
+            raise self.fail(f"^{k}/{n} is read by precedence as (…^{k})/{n}: write "
+                            f"^{{{k}/{n}}} for the power, or (…^{k}) / {n} for the quotient", op)
 
     def times(self, left_shape, right: _Draft, left_span: tuple, at, end: int) -> tuple:
         """Shape of a product; a factor acts as a scalar only if surely 1×1 already."""
@@ -900,9 +911,9 @@ class _Reader:
             raise self.fail("an elementwise power takes a number: A.^2, x.^{1/2} or A^{∘0.5}",
                             token)
         if kind is None:
-            raise self.fail(f"after '^' write T, -1, -T or a number (2, 1/2, 0.5), not "
-                            f"{token[1:]!r}" if len(token) > 1
-                            else "after '^' write T, -1, -T or a number (2, 1/2, 0.5)", token)
+            raise self.fail(f"after '^' write T, -1, -T or a number (x^2, x^0.5, x^{{1/2}}), "
+                            f"not {token[1:]!r}" if len(token) > 1 else
+                            "after '^' write T, -1, -T or a number (x^2, x^0.5, x^{1/2})", token)
         at = _position(token)
         if isinstance(kind, tuple):
             return self.element_power(operand, kind[1], token, text)

@@ -118,3 +118,20 @@ def test_a_coefficient_takes_the_size_that_makes_the_objective_a_scalar():
     W = np.arange(12.0).reshape(3, 4) / 7
     values = forward(d.chain, {"W": W, "lam": 0.3})
     assert np.allclose(evaluate(d.gradients[0].expr, values), 0.6 * W)
+
+
+@pytest.mark.parametrize("written", ["(x'x)^1/2", "(x'x)^2/3", "x.^1/2"])
+def test_a_fraction_after_a_power_without_braces_is_refused(written):
+    """``(x'x)^1/2`` was silently (x'x)/2 — most likely meant as the square root."""
+    text = f"x : 3 positive\nE = 1'({written})\nwrt x" if written.startswith("x.") else \
+        f"x : 3\nE = {written}\nwrt x"
+    with pytest.raises(DeriveError, match=r"is read by precedence as .*: write \^\{"):
+        derive.derive(text)
+
+
+def test_the_braced_power_and_the_spaced_quotient_still_read():
+    x = np.array([1.0, 2.0, 2.0])
+    root = derive.derive("x : 3\nE = (x'x)^{1/2}\nwrt x")
+    half = derive.derive("x : 3\nE = (x'x)^1 / 2\nwrt x")
+    assert np.allclose(root.gradients[0].numpy(x=x).ravel(), x / 3)     # ∇‖x‖ = x/‖x‖
+    assert np.allclose(half.gradients[0].numpy(x=x).ravel(), x)         # ∇ xᵀx/2 = x
