@@ -5,10 +5,10 @@ through these table rules, then ``Diag(s)`` folded into ``S``.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
-from .expr import Add, Diag, Expr, Hadamard, Identity, Mul, Number, Ones, Symbol, contains_differential
-from .printer import latex
+from .expr import Add, Diag, Expr, Hadamard, Identity, Mul, Number, Ones, contains_differential
+from .printer import latex, text
 from .rule import Rule
 from .simplify import simplify
 
@@ -60,10 +60,8 @@ def rewrite_with_aliases(linear: Expr, aliases: dict):
                 return visit(e)
         children = [visit(c) for c in e.children]
         e = e.rebuild(children) if children != list(e.children) else e
-        if e in aliases:
-            vector = cast(Symbol, cast(Diag, e).arg)    # the keys are Diag(v): sweep.aliased_vector
-            used.append(Rule(f"Diag({vector.name}) = {aliases[e].name}",
-                             f"{latex(e)} = {latex(aliases[e])}"))
+        if e in aliases:       # Diag(s), or Diag(f′(x)) of an expression (sweep.aliased_vector)
+            used.append(Rule(f"{text(e)} = {aliases[e].name}", f"{latex(e)} = {latex(aliases[e])}"))
             return aliases[e]
         return e
 

@@ -265,6 +265,39 @@ def central_differences(chain, point: dict, sizes: dict, name: str, h: float) ->
     return out
 
 
+ENTRIES = 2000     # beyond this many entries, differences along random directions
+
+
+def directional_differences(chain, point: dict, sizes: dict, name: str, h: float,
+                            directions: list) -> np.ndarray:
+    """(E(x + hU) − E(x − hU)) / 2h along each dense Gaussian ``U``: a wrong gradient G
+    differs from the right one along almost every U, at a cost that does not grow with
+    the entries (``central_differences`` of a 4×32012 input took two minutes)."""
+    base = point[name]
+    step = h * max(1.0, float(np.max(np.abs(base))))
+    out = []
+    for u in directions:
+        sides = [objective(chain, {**point, name: base + sign * step * u}, sizes)
+                 for sign in (1, -1)]
+        out.append((sides[0] - sides[1]) / (2 * step))
+    return np.array(out, dtype=float).reshape(-1)
+
+
+def _differences(chain, point, sizes, name, value):
+    """(G as compared, fine, coarse): entry by entry, or along 3 random directions."""
+    base = point[name]
+    if base.size <= ENTRIES:
+        return (value, central_differences(chain, point, sizes, name, 1e-5),
+                central_differences(chain, point, sizes, name, 1e-4))
+    rng = np.random.default_rng(base.size)
+    directions = [rng.standard_normal(base.shape) for _ in range(3)]
+    if np.shape(value) != base.shape:
+        return value, np.zeros(base.shape), np.zeros(base.shape)     # wrong: shapes differ
+    along = np.array([float(np.sum(value * u)) for u in directions])
+    return (along, directional_differences(chain, point, sizes, name, 1e-5, directions),
+            directional_differences(chain, point, sizes, name, 1e-4, directions))
+
+
 def compare(derivation, point: dict, sizes: dict) -> str:
     """``right``, ``wrong`` or ``inconclusive`` at one point."""
     chain = derivation.chain
@@ -273,9 +306,8 @@ def compare(derivation, point: dict, sizes: dict) -> str:
             shown = gradients(derivation, point, sizes)
             verdicts = []
             for name, value in shown.items():
-                coarse = central_differences(chain, point, sizes, name, 1e-4)
-                fine = central_differences(chain, point, sizes, name, 1e-5)
-                verdicts.append(_verdict(value, fine, coarse))
+                compared, fine, coarse = _differences(chain, point, sizes, name, value)
+                verdicts.append(_verdict(compared, fine, coarse))
         except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError, Unknown):
             return "inconclusive"
     if "wrong" in verdicts:

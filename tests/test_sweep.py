@@ -191,3 +191,17 @@ def test_a_100_layer_gradient_is_right():
         got = d.gradient(wrt).numpy(**inputs)
         assert np.linalg.norm(want[wrt]) > 1e-12
         assert np.allclose(got, want[wrt], rtol=1e-10, atol=1e-12 * np.linalg.norm(want[wrt]))
+
+
+def test_an_alias_of_a_diagonal_of_an_expression_reads_a_line_again():
+    """Found by the fuzz run: ``S = Diag(sigma(x))`` beside ``v = 2 + 1ᵀsigma(x)`` was a
+    traceback (the alias rule's name assumed ``Diag`` of a name)."""
+    import numpy as np
+    from derive.api import derive
+    d = derive("x : 3\nv = 2 + 1'sigma(x)\nS = Diag(sigma(x))\nE = v v\nwrt x")
+    assert d.check.ok and d.check.complete
+    assert any("Diag(sigma(x)) = S" in str(r) for line in d.definitions for r in line.rules)
+    x = np.array([0.3, -1.2, 2.0])
+    s = 1 / (1 + np.exp(-x))
+    v = 2 + s.sum()
+    assert np.allclose(d.gradients[0].numpy(x=x).ravel(), 2 * v * s * (1 - s))
