@@ -158,7 +158,7 @@ def _seconds(node, rows, cols, sizes, shapes, diagonal) -> float:
     """Time to evaluate ``node`` (not a diagonal) once from its children's values."""
     if isinstance(node, E.Mul):
         full = [_shape(f, sizes, shapes) for f in node.factors if not diagonal(f)]
-        if any(_moving(f) for f in node.factors):
+        if any(E.contains_differential(f) for f in node.factors):
             # a differential's value is a rank-one direction u vᵀ (kept factored by the
             # evaluator), so A dX B costs the matrix–vector products A u and vᵀ B
             flops = sum(r * c for r, c in full) * LOW_RANK
@@ -171,11 +171,6 @@ def _seconds(node, rows, cols, sizes, shapes, diagonal) -> float:
     if isinstance(node, (E.Inverse, E.Det, E.LogDet)) and not diagonal(node.arg):
         return _shape(node.arg, sizes, shapes)[0] ** 3 / PRODUCTS_PER_SECOND
     return rows * cols / ENTRIES_PER_SECOND
-
-
-def _moving(node) -> bool:
-    """Whether the node's value carries a direction (a differential inside it)."""
-    return any(isinstance(n, E.Differential) for n in _nodes(node))
 
 
 def _product_flops(shapes) -> float:
