@@ -435,6 +435,10 @@ HARD = {
                                           "E = y'log(p)\nwrt W\n",
     "softmax cross-entropy": "W : 30x20\nx : 20\ny : 30\np = softmax(W x)\nE = y'log(p)\n"
                              "wrt W\n",
+    "small term: 1e12·1ᵀx + 1ᵀexp(x)": "x : 5\nE = 1000000000000 * 1'x + 1'exp(x)\nwrt x\n",
+    "small term inside: ‖1e8 x + tanh(x)‖²": "x : 20\nr = 100000000 x + tanh(x)\nE = r:r\nwrt x\n",
+    "small term: log det X + 1e-9 tr(X⁻¹)": "X : 20x20 spd\n"
+                                             "E = logdet(X) + 1/1000000000 tr(inv(X))\nwrt X\n",
 }
 
 

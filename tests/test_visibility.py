@@ -243,3 +243,46 @@ def test_a_doubled_transpose_of_a_constant_changes_nothing_and_the_gradient_is_r
     assert result.ok and result.complete
     got = gradient_of(text, point, wrt)
     assert np.allclose(got, want, rtol=1e-9, atol=1e-12 * np.abs(want).max())
+
+
+# ------------------------------------------------- a small term beside a large one
+
+SMALL_TERM = "x : 5\nE = 1000000000000 * 1'x + 1'exp(x)\nwrt x\n"
+SMALL_INSIDE = "x : 20\nr = 100000000 x + tanh(x)\nE = r:r\nwrt x\n"
+SMALL_INVERSE = "X : 20x20 spd\nE = logdet(X) + 1/1000000000 tr(inv(X))\nwrt X\n"
+HIDDEN = [(SMALL_TERM, "exp"), (SMALL_INSIDE, "tanh"), (SMALL_INVERSE, E.Inverse)]
+
+
+@pytest.mark.parametrize("text", [SMALL_TERM, SMALL_INSIDE, SMALL_INVERSE])
+def test_a_line_with_a_small_term_is_fully_checked_when_correct(text):
+    assert derive(text).check.complete
+
+
+@pytest.mark.parametrize("text, rule", HIDDEN, ids=["exp", "tanh", "inverse"])
+def test_a_wrong_rule_in_a_term_too_small_for_the_whole_line_fails_it(monkeypatch, text, rule):
+    """The term's differential is 10⁻⁸–10⁻¹² of the line's: a difference of the whole
+    line cannot see it doubled, one of the term alone does."""
+    good = shown(text)
+    (plus_du if isinstance(rule, str) else doubled)(monkeypatch, rule)
+    assert shown(text) != good
+    result = derive(text).check
+    failed = [v for v in result.failures if v.block == "definition"]
+    assert failed and "its term" in failed[0].note
+    monkeypatch.setattr(numeric, "SMALL_TERM", 0.0)     # no term checked on its own:
+    assert derive(text).check.ok                       # the line hides it
+
+
+def test_a_shown_line_that_drops_a_small_term_differs_from_its_terms_differentials():
+    """dE shown without its small term: each term's own differential is right, and the
+    line is not their sum (an identity held to the small term's size)."""
+    derivation = derive(SMALL_TERM, check=False)
+    line = derivation.definitions[0]
+    assert isinstance(line.differential, E.Add)
+    large = [t for t in line.differential.terms if not any(
+        isinstance(n, E.Apply) for n in E.walk(t))]
+    broken = dataclasses.replace(derivation, definitions=(
+        dataclasses.replace(line, differential=large[0]),) + derivation.definitions[1:])
+    result = numeric.check(broken)
+    failed = [v for v in result.failures if v.block == "definition"]
+    assert failed and failed[0].note == "it differs from the sum of its terms' differentials"
+    assert numeric.check(derivation).complete
