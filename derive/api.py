@@ -13,18 +13,13 @@ from typing import Callable, Iterable
 
 from .check import assign_sizes, check as numeric_check
 from .check import check_alternatives
-from .check_hessian import hessian_verdicts
-from .claims import check_claims, unchecked_claims, with_claims
 from .cost import refuse_costly
 from .derivation import LOADERS, Derivation
 from .errors import EXIT_CHECK_FAILED, DeriveError, Notice, note
 from . import formats
 from .limits import Limits, applied, read_bounded
-from .hessian import with_hessians
 from .parse import looks_like_latex, parse_chain
 from .sweep import build
-from .check_jacobian import with_jacobian_verdicts
-from .jacobian import jacobians_only, with_jacobians
 
 
 def _load_outputs() -> None:
@@ -78,30 +73,56 @@ def _derive(text, wrt, source_name, check, seed, expand, limits, symmetric_gradi
             strict, language, claims=None, jacobians=False) -> Derivation:
     with applied(limits), _resources():
         chain = read_chain(text, source_name, list(wrt) if wrt else None, language)
-        chain = with_claims(chain, claims)
-        if chain.wrt:
-            derivation = with_hessians(build(chain, expand=expand, symmetric=symmetric_gradient))
-            derivation = with_jacobians(derivation, local=jacobians)
-        else:
-            derivation = jacobians_only(chain)
+        if claims:
+            from .claims import with_claims
+            chain = with_claims(chain, claims)
+        derivation = _built(chain, expand, symmetric_gradient, jacobians)
         if strict:
             _refuse_warnings(derivation)
         if check:
-            refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
-            derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
-            derivation = _with_hessian_verdicts(derivation, seed)
-            derivation = with_jacobian_verdicts(derivation, seed)
+            derivation = _checked(derivation, seed)
         if check and chain.alternatives:
             found = check_alternatives(chain, seed)
             derivation = dataclasses.replace(derivation, warnings=derivation.warnings + tuple(found))
         if chain.claims:
+            from .claims import check_claims, unchecked_claims
             verdicts = check_claims(derivation, seed) if check else unchecked_claims(derivation)
             derivation = dataclasses.replace(derivation, claims=verdicts)
     return derivation
 
 
+def _built(chain, expand: bool, symmetric: bool, jacobians: bool) -> Derivation:
+    """The derivation of ``chain``.  The Hessian and Jacobian stages (like the claims',
+    above) are imported only for a chain that asks for them: a cold start pays for the
+    stages it uses."""
+    if not chain.wrt:
+        from .jacobian import jacobians_only
+        return jacobians_only(chain)
+    derivation = build(chain, expand=expand, symmetric=symmetric)
+    if chain.hessians:
+        from .hessian import with_hessians
+        derivation = with_hessians(derivation)
+    if chain.jacobians or jacobians:
+        from .jacobian import with_jacobians
+        derivation = with_jacobians(derivation, local=jacobians)
+    return derivation
+
+
+def _checked(derivation: Derivation, seed: int) -> Derivation:
+    """Every line's verdict: the derivation's, its Hessians' and its Jacobians'."""
+    refuse_costly(derivation, assign_sizes(derivation.chain))   # before any array
+    derivation = dataclasses.replace(derivation, check=numeric_check(derivation, seed=seed))
+    if derivation.hessians:
+        derivation = _with_hessian_verdicts(derivation, seed)
+    if derivation.jacobians:
+        from .check_jacobian import with_jacobian_verdicts
+        derivation = with_jacobian_verdicts(derivation, seed)
+    return derivation
+
+
 def _with_hessian_verdicts(derivation: Derivation, seed: int) -> Derivation:
     """The Hessian's verdicts (check_hessian.py) beside the derivation's own."""
+    from .check_hessian import hessian_verdicts
     found = hessian_verdicts(derivation, seed=seed)
     if not found or derivation.check is None:
         return derivation

@@ -13,10 +13,11 @@ inside it. When both readings balance, the text is refused with both spelled out
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import cast
 
 from lark import Token
+
+from .record import record
 
 # tokens after which a bar closes a norm, if one is open
 OPERAND_END = {"NAME", "NUMBER", "HALF", "RPAR", "POSTFIX", "TRANSPOSE", "BAR_CLOSE", "RANGLE"}
@@ -40,7 +41,7 @@ class StrayBar(Exception):
         self.token = token
 
 
-@dataclass
+@record
 class _Bar:
     token: Token
     after: str        # "operand", "bar" (right after another bar) or "other"

@@ -26,6 +26,7 @@ import sympy
 from .record import record
 from . import exact
 from . import expr as E
+from .draws import Draws
 from .derivation import CheckResult, Derivation, LineVerdict
 from .errors import EXIT_INPUT, DeriveError, Notice, note
 from .functions import ELEMENTWISE
@@ -69,7 +70,7 @@ def check(derivation: Derivation, seed: int = 0, directions: int = 3) -> CheckRe
     """Verify every displayed line; redraw the point when a function leaves its domain,
     and (up to ``REDRAWS`` times) when a line could not be checked there."""
     chain = derivation.chain
-    rng = np.random.default_rng(seed)
+    rng = Draws(seed)
     sizes = assign_sizes(chain)
     _check_entries(chain, sizes)
     last, verdicts, points, scale = None, None, 0, 1.0
@@ -967,7 +968,7 @@ def check_alternatives(chain, seed: int = 0) -> list:
     agree must be said, not dropped."""
     if not chain.alternatives:
         return []
-    rng = np.random.default_rng(seed)
+    rng = Draws(seed)
     sizes = assign_sizes(chain)
     for attempt in range(MAX_TRIES):
         point = draw_point(chain, sizes, rng, STRATEGIES[attempt % len(STRATEGIES)])

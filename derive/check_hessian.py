@@ -13,6 +13,7 @@ import numpy as np
 from .check import (IDENTITY_TOLERANCE, MAX_TRIES, STRATEGIES, Comparison, _domain_failure,
                     assign_sizes, compare_with_difference, draw_point, judge, line_verdict,
                     magnitude, propagate, rounding, worst)
+from .draws import Draws
 from .derivation import Derivation, Hessian
 from .evaluate import DomainError, dense, evaluate, forward
 from .limits import tick
@@ -26,7 +27,7 @@ def hessian_verdicts(derivation: Derivation, seed: int = 0, directions: int = 3)
     if not derivation.hessians:
         return []
     chain = derivation.chain
-    rng = np.random.default_rng(seed)
+    rng = Draws(seed)
     sizes = assign_sizes(chain)
     last: DomainError | None = None
     for attempt in range(MAX_TRIES):

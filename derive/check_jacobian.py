@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 
 from . import check as numeric
+from .draws import Draws
 from .derivation import Derivation, JacobianBlock, LineVerdict, jacobian_rows
 from .evaluate import DomainError, dense, evaluate, forward
 from .expr import differentials_in
@@ -45,7 +46,7 @@ def jacobian_verdicts(derivation: Derivation, seed: int = 0, directions: int = 3
     """One LineVerdict per displayed Jacobian line; a point outside a function's domain is
     redrawn, as the main check does."""
     chain = derivation.chain
-    rng = np.random.default_rng(seed + 1)
+    rng = Draws(seed + 1)
     sizes = numeric.assign_sizes(chain)
     last: DomainError | None = None
     for attempt in range(numeric.MAX_TRIES):

@@ -29,6 +29,7 @@ from . import expr as E
 from .chain import Chain
 from .check import MAX_TRIES, STRATEGIES, adjoint_values, assign_sizes, draw_point
 from .derivation import ClaimVerdict
+from .draws import Draws
 from .evaluate import DomainError, concrete_shape, dense, evaluate, forward
 from .limits import tick
 from .parse import parse_claim
@@ -157,11 +158,11 @@ class _Judge:
     def __init__(self, derivation, seed: int):
         self.derivation = derivation
         self.sizes = assign_sizes(derivation.chain)
-        rng = np.random.default_rng(seed)
+        rng = Draws(seed)
         self.seed = seed
         self.points = _points(derivation, self.sizes, rng, POINTS)
         self.fresh = _points(derivation, self.sizes, rng, FRESH)
-        self.exact_rng = np.random.default_rng([seed, 1])
+        self.exact_rng = Draws([seed, 1])
 
     def value(self, expr: E.Expr, point: _Point) -> np.ndarray:
         with np.errstate(all="ignore"):

@@ -11,7 +11,9 @@ EXIT_NO_TEX = 4
 EXIT_TEX_FAILED = 5
 
 WINDOW = 100      # characters of a long line shown around the column
-_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# a pattern, not a compiled one: only a message needs it, and re compiles (and caches) it
+# then, so a run without messages does not pay the surrogate range (most of a millisecond)
+_UNPRINTABLE = "[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"
 
 
 @record
@@ -79,7 +81,7 @@ class Notice(str):
     def format(self, source_name: str) -> str:  # type: ignore[override]
         """``file:line:col: warning: …`` (``derive: warning: …`` without a place)."""
         where = f"{source_name}:{self.line}:{self.column or 1}" if self.line else "derive"
-        return f"{where}: {self.kind}: {_UNPRINTABLE.sub(chr(0xfffd), str(self))}"
+        return f"{where}: {self.kind}: {re.sub(_UNPRINTABLE, chr(0xfffd), str(self))}"
 
 
 def note(message: str, line: int = 0, column: int = 0) -> Notice:
@@ -90,7 +92,7 @@ def _excerpt(text: str, column: int) -> tuple:
     """The line as shown (a window around ``column`` if it is long, control characters
     and lone surrogates as U+FFFD, which cannot steer a terminal or fail to encode) and a
     caret under the column (tabs kept in its indent, so it lines up)."""
-    text, index = _UNPRINTABLE.sub("\ufffd", text.rstrip("\r")), column - 1
+    text, index = re.sub(_UNPRINTABLE, "\ufffd", text.rstrip("\r")), column - 1
     if len(text) > WINDOW:
         start = max(0, min(index - WINDOW // 2, len(text) - WINDOW))
         head, tail = "…" if start else "", "…" if start + WINDOW < len(text) else ""

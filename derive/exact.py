@@ -19,6 +19,7 @@ import numpy as np
 import sympy
 
 from . import expr as E
+from .draws import Draws
 from .evaluate import concrete_shape
 
 P = 2 ** 61 - 1
@@ -342,7 +343,7 @@ def identity_lines(derivation, seed: int, check_sizes: dict) -> dict:
     sizes = Sizes(check_sizes, _literal_sizes(chain, exprs), shrink=not tied)
     if tied and any(s > LIMIT for s in sizes.map.values()):
         return {}
-    rng = np.random.default_rng([seed, 61])
+    rng = Draws([seed, 61])
     env = _point(chain, sizes, rng)
     diffs = _differentials(derivation, env, sizes, rng)
     env.update(_adjoints(derivation, env, diffs, sizes))

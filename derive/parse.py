@@ -8,11 +8,10 @@ become ``expr`` nodes, whose constructors check the shapes once more.
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from fractions import Fraction
 from typing import Callable, cast
 
@@ -280,7 +279,7 @@ class _Draft:
     number: Fraction | None = None  # the value of a plain number
 
 
-@dataclass
+@record
 class _InputInfo:
     shape: tuple
     props: frozenset
@@ -1103,7 +1102,9 @@ class _Reader:
         return re.sub(r"#[^\n]*", "", self.text)
 
     def unknown_function(self, name: str, token: Token) -> DeriveError:
-        """The nearest names that exist, and how to say what was meant instead."""
+        """The nearest names that exist, and how to say what was meant instead (difflib is
+        imported here: only a mistake needs it, and a cold start saves its import)."""
+        import difflib
         names = sorted(FUNCTIONS)
         near = difflib.get_close_matches(name, names, n=3, cutoff=0.6) \
             or difflib.get_close_matches(name, names, n=3, cutoff=0.0)
@@ -1421,12 +1422,12 @@ def _title(text: str) -> str | None:
 # ---------------------------------------------------------------- claims
 
 
-_CLAIM = re.compile(r"[d∂]\s*(\S+?)\s*/\s*[d∂]\s*(\S+)")
+_CLAIM = r"[d∂]\s*(\S+?)\s*/\s*[d∂]\s*(\S+)"     # compiled (and cached by re) when a claim is read
 
 
 def _claim_names(token: Token) -> tuple:
     """``dE/dW`` → ((E, its place), (W, its place))."""
-    match = cast(re.Match, _CLAIM.fullmatch(str(token)))   # the grammar's DERIV is this shape
+    match = cast(re.Match, re.fullmatch(_CLAIM, str(token)))   # the grammar's DERIV is this shape
     line, column = _at(token)
     return ((match.group(1), (line, column + match.start(1))),
             (match.group(2), (line, column + match.start(2))))

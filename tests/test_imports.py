@@ -1,6 +1,9 @@
 """derive's modules import one another as a DAG: no circle, even through an import
 inside a function (STYLE: layers, not circles)."""
 import ast
+import functools
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "derive"
@@ -69,20 +72,38 @@ def test_the_imports_form_a_dag():
     assert not circles, "import circles: " + "; ".join(" → ".join(c) for c in circles)
 
 
-def test_derive_check_loads_no_template_engine():
-    """The cold-start promise: ``derive check`` prints its verdict without Jinja2 (or the
-    renderers), and a Derivation still renders once asked (the renderers load then)."""
-    import subprocess
-    import sys
+@functools.cache
+def _after_check() -> tuple:
+    """``derive check examples/backprop.chain`` run as the command runs: its output and the
+    modules it left loaded."""
     probe = ("import sys, runpy; sys.argv = ['derive', 'check', 'examples/backprop.chain']\n"
              "try:\n    runpy.run_module('derive', run_name='__main__')\n"
              "except SystemExit as stop:\n    assert stop.code in (None, 0), stop.code\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'markupsafe')"
-             " or m == 'derive.render'))\n")
+             "print(' '.join(sorted(sys.modules)))\n")
     run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          cwd=PACKAGE.parent, timeout=120)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().splitlines()[-1] == "[]"
-    assert "✓ gradient" in run.stdout
+    *output, modules = run.stdout.strip().splitlines()
+    return "\n".join(output), set(modules.split())
+
+
+def test_derive_check_loads_no_template_engine():
+    """The cold-start promise: ``derive check`` prints its verdict without Jinja2 (or the
+    renderers), and a Derivation still renders once asked (the renderers load then)."""
+    output, modules = _after_check()
+    assert "✓ gradient" in output
+    assert "derive.check" in modules and "derive.parse" in modules      # the probe sees loads
+    assert not {m for m in modules if m.split(".")[0] in ("jinja2", "markupsafe")}
+    assert "derive.render" not in modules
     from derive.api import derive
     assert "\\frac" in derive("x : 3\nE = x'x\nwrt x\n").to_latex()
+
+
+def test_derive_check_of_a_plain_chain_loads_only_what_it_uses():
+    """No numpy.random (the check's small draws come from derive.draws), no stage the chain
+    does not ask for (claims, Hessians, Jacobians), no difflib (suggestions on errors)."""
+    _, modules = _after_check()
+    assert "derive.draws" in modules
+    unused = {"numpy.random", "difflib", "derive.claims", "derive.hessian", "derive.jacobian",
+              "derive.check_hessian", "derive.check_jacobian", "derive.latex_input"}
+    assert not unused & modules, sorted(unused & modules)

@@ -93,14 +93,20 @@ def test_an_offset_on_a_path_without_a_complex_step_is_left_out_of_the_differenc
 
 def test_a_gradient_alone_that_confirms_nothing_is_not_checked_never_verified(monkeypatch):
     """With the offset kept in the difference, the joint gradient fails and each wrt alone
-    may be unresolvable: such a one is not checked, not verified."""
+    may be unresolvable: such a one is not checked, not verified.  Whether one is depends
+    on the point, so several seeds are tried: at every one each gradient line fails or is
+    not checked, and at some one a line is not checked."""
     monkeypatch.setattr(numeric, "varying_part", lambda expr, moving: expr)
     doubled(monkeypatch, E.Frobenius)
-    result = derive(offset_net("relu")).check
-    gradients = [v for v in result.verdicts if v.block == "gradient"]
-    assert not result.ok
-    assert not any(v.verified for v in gradients)
-    assert any(not v.checked and v.note.startswith("not checked") for v in gradients)
+    unresolved = 0
+    for seed in range(6):
+        result = derive(offset_net("relu"), seed=seed).check
+        gradients = [v for v in result.verdicts if v.block == "gradient"]
+        assert not result.ok
+        assert not any(v.verified for v in gradients)
+        assert all(not v.ok if v.checked else v.note.startswith("not checked") for v in gradients)
+        unresolved += sum(not v.checked for v in gradients)
+    assert unresolved
 
 
 def test_a_wrong_gradient_of_a_vanishing_share_fails_on_its_own_line():
@@ -149,12 +155,25 @@ def test_varying_part_leaves_out_constant_terms_through_products():
 
 
 def test_a_saturated_tanh_is_not_checked_not_a_false_alarm():
-    """tanh(10⁵ Wx): every entry is ±1, the gradient 0; a difference at a step of 1e-2
-    crosses a jump and two such differences agree with each other, not with the truth."""
-    result = derive("W : 100x100\nx : 100\nh = tanh(100000 W x)\nE = 1'h\nwrt W\n").check
-    assert result.ok
-    gradient = [v for v in result.verdicts if v.block == "gradient"]
-    assert gradient and not any(v.verified for v in gradient)
+    """tanh(10⁵ Wx) with W, x positive: every entry of 10⁵Wx exceeds 10³ at any point the
+    check draws (any seed, any of its scales), so h is all ones and the gradient 0, and so
+    are the differences: not checked, never verified, and no false alarm."""
+    text = "W : 100x100 positive\nx : 100 positive\nh = tanh(100000 W x)\nE = 1'h\nwrt W\n"
+    for seed in range(3):
+        result = derive(text, seed=seed).check
+        assert result.ok
+        gradient = [v for v in result.verdicts if v.block == "gradient"]
+        assert gradient and not any(v.checked or v.verified for v in gradient)
+        assert all(v.note.startswith("not checked") for v in gradient)
+
+
+def test_a_tanh_saturated_nearly_everywhere_is_no_false_alarm():
+    """tanh(10⁵ Wx) with W, x of either sign: nearly every entry is ±1, and a difference at a
+    step of 1e-2 crosses a jump where an entry is near 0; two such differences agree with
+    each other, not with the truth.  Where some entry is not saturated the gradient is
+    rightly verified; at no seed is the correct chain a failure."""
+    text = "W : 100x100\nx : 100\nh = tanh(100000 W x)\nE = 1'h\nwrt W\n"
+    assert all(derive(text, seed=seed).check.ok for seed in range(5))
 
 
 def test_a_wrong_term_hidden_beside_steep_entries_is_seen_at_a_point_of_smaller_scale(
