@@ -19,7 +19,7 @@ import dataclasses
 from .chain import Chain
 from .derivation import Derivation, JacobianBlock, SubstitutionLine
 from .errors import DeriveError
-from .expr import Add, Differential, Expr, Mul, Symbol, differentials_in, walk
+from .expr import Add, Differential, Expr, Mul, Symbol, differentials_in, replace_nodes, walk
 from .limits import bound, tick
 from .simplify import simplify
 from .display import substitute
@@ -55,7 +55,7 @@ def block(chain: Chain, f_name: str, x_name: str, line: int = 0, column: int = 1
             break
         tick(chain.source, line or None)
         y = max(pending, key=lambda s: order.index(s.name))
-        current = simplify(replace_differential(current, y, linear[y.name]))
+        current = simplify(replace_nodes(current, {Differential(y): linear[y.name]}))
         bound(current, f"the differential of {f_name}", chain.source, line or None, column)
         lines.append(SubstitutionLine(current, y, (substitute(chain, y),)))
     try:
@@ -63,17 +63,6 @@ def block(chain: Chain, f_name: str, x_name: str, line: int = 0, column: int = 1
     except DeriveError as error:
         raise (error.located(chain.source, line, column) if chain.source else error) from None
     return JacobianBlock(f, x, matrix, tuple(lines), rules, line)
-
-
-def replace_differential(expr: Expr, y: Symbol, replacement: Expr) -> Expr:
-    """``expr`` with every ``dY`` replaced by ``replacement`` (its differential ``ℓ_Y``)."""
-    if isinstance(expr, Differential):
-        return replacement if expr.of.name == y.name else expr
-    children = expr.children
-    if not children:
-        return expr
-    new = [replace_differential(c, y, replacement) for c in children]
-    return expr.rebuild(new) if new != list(children) else expr
 
 
 # ---------------------------------------------------------------- --jacobians

@@ -949,7 +949,7 @@ class _Assembly:
     def request(self, head: Tree, rest: list, formula) -> None:
         """``∂E/∂W`` (``= G`` makes it a claim), ``∂/∂X f``, ``\\nabla_X f``."""
         token = cast(Token, head.children[0])     # DERIV_FRAC or DERIV_OP, in latex.lark
-        vectorised = False
+        vectorised = second = False
         if head.data == "derivative":
             top, bottom = _derivative_parts(str(token))
             if _SECOND.match(top):
@@ -958,7 +958,8 @@ class _Assembly:
             vectorised = top_vec or bottom_vec
             objective = self.sub_expression(top, token)
         else:
-            bottom = _operator_variable(str(token))
+            raw, second = _nabla_order(str(token))
+            bottom = _operator_variable(raw)
             objective = head.children[1]
         name, arguments = _applied_name(objective)
         if bottom.strip():
@@ -977,6 +978,10 @@ class _Assembly:
         name_token = name
         objective = str(name) if name is not None else objective
         wrt_token = arguments[0]
+        if second:                                   # \nabla^2_X f: the Hessian
+            self.warn(formula, "\\nabla^2 is read as the Hessian (in physics it is often the "
+                               "Laplacian, the Hessian's trace)", kind="note")
+            return self.hessian_of(objective, arguments, rest, formula)
         self.requests.append(_Request(objective, arguments, formula.line, formula.column,
                                       name_token))
         if rest:
@@ -1000,8 +1005,12 @@ class _Assembly:
                                          "\\frac{\\partial^2 E}{\\partial W\\,\\partial b}",
                                          _start_pos(token))
             variables.append(variable.children[0])
-        self.requests.append(_Request(str(name) if name is not None else objective, variables,
-                                      formula.line, formula.column))
+        self.hessian_of(str(name) if name is not None else objective, variables, rest, formula)
+
+    def hessian_of(self, objective, variables: list, rest: list, formula) -> None:
+        """A request for the Hessian of ``objective`` (a name or an expression) with respect
+        to ``variables``, however it was written."""
+        self.requests.append(_Request(objective, variables, formula.line, formula.column))
         self.hessian_names.extend(variables)
         if rest:
             self.warn(formula, "the right side of a Hessian is not compared: derive derives the "
@@ -1246,6 +1255,18 @@ def _derivative_parts(raw: str) -> tuple:
                          raw, re.DOTALL)
     match = cast(re.Match, match)     # raw is a DERIV_FRAC token, which latex.lark reads so
     return match.group(1), match.group(2)
+
+
+_NABLA_SQUARED = re.compile(r"^(\\nabla)\s*\^\s*(?:2|\{\s*2\s*\})|\s*\^\s*(?:2|\{\s*2\s*\})$")
+
+
+def _nabla_order(raw: str) -> tuple:
+    """``\\nabla^2_X`` or ``\\nabla_X^2`` → (``\\nabla_X``, True): the square read off a
+    nabla (a Hessian asked); any other operator → (itself, False)."""
+    if not raw.startswith("\\nabla"):
+        return raw, False
+    plain = _NABLA_SQUARED.sub(lambda m: m.group(1) or "", raw)
+    return plain, plain != raw
 
 
 def _operator_variable(raw: str) -> str:

@@ -841,7 +841,8 @@ class _Reader:
         if tight and right.number is not None and power:
             k, n = power.group(1), self.text[_start(right_node):_end(right_node)]
             raise self.fail(f"^{k}/{n} is read by precedence as (…^{k})/{n}: write "
-                            f"^{{{k}/{n}}} for the power, or (…^{k}) / {n} for the quotient", op)
+                            f"^{{{k}/{n}}} or ^({k}/{n}) for the power, or (…^{k}) / {n} for "
+                            "the quotient", op)
 
     def times(self, left_shape, right: _Draft, left_span: tuple, at, end: int) -> tuple:
         """Shape of a product; a factor acts as a scalar only if surely 1×1 already."""
@@ -910,9 +911,10 @@ class _Reader:
             raise self.fail("an elementwise power takes a number: A.^2, x.^{1/2} or A^{∘0.5}",
                             token)
         if kind is None:
-            raise self.fail(f"after '^' write T, -1, -T or a number (x^2, x^0.5, x^{{1/2}}), "
-                            f"not {token[1:]!r}" if len(token) > 1 else
-                            "after '^' write T, -1, -T or a number (x^2, x^0.5, x^{1/2})", token)
+            raise self.fail(f"after '^' write T, -1, -T or a number (x^2, x^0.5, x^{{1/2}}, "
+                            f"x^(1/2)), not {token[1:]!r}" if len(token) > 1 else
+                            "after '^' write T, -1, -T or a number (x^2, x^0.5, x^{1/2}, "
+                            "x^(1/2))", token)
         at = _position(token)
         if isinstance(kind, tuple):
             return self.element_power(operand, kind[1], token, text)

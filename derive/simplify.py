@@ -141,7 +141,10 @@ def _flat_factors(factors):
 
 
 def _push_factor(factors: list, f: Expr) -> None:
-    """Append ``f``, merging ``A·A`` and ``Aʲ·Aᵏ`` into a power."""
+    """Append ``f``, merging ``A·A`` and ``Aʲ·Aᵏ`` into a power, and a scalar's whole
+    powers anywhere in the product (scalars commute): ``‖x‖⁻²‖x‖⁻¹`` is ``‖x‖⁻³``."""
+    if f.is_scalar and _merge_scalar_power(factors, f):
+        return
     if factors and not f.is_scalar:
         base, k = _base_exponent(factors[-1])
         base2, k2 = _base_exponent(f)
@@ -149,6 +152,23 @@ def _push_factor(factors: list, f: Expr) -> None:
             factors[-1] = simplify(Power(base, k + k2))
             return
     factors.append(f)
+
+
+def _merge_scalar_power(factors: list, f: Expr) -> bool:
+    """``aʲ`` folded into an earlier ``aᵏ`` of the product (whole j and k: no sign or
+    branch to lose); True when folded (``a·a⁻¹`` leaves nothing)."""
+    base, k = _base_exponent(f)
+    if not _is_integer(k) or contains_differential(f):
+        return False
+    for i, g in enumerate(factors):
+        other, j = _base_exponent(g)
+        if g.is_scalar and other == base and _is_integer(j):
+            if j + k == 0:
+                del factors[i]
+            else:
+                factors[i] = simplify(Power(base, j + k))
+            return True
+    return False
 
 
 def _base_exponent(f: Expr):

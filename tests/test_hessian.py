@@ -347,6 +347,31 @@ def test_a_pasted_block_request_and_a_prose_hessian_line():
     assert derive(prose, check=False).chain.hessians[0][0] == ("b",)
 
 
+NABLA_FORMS = [r"$E = \frac{1}{2}x^TAx$. Find $\nabla^2_x E$.",
+               r"Find $\nabla_x^2 \frac{1}{2}x^TAx$.",
+               r"$f(x) = \frac{1}{2}x^TAx$. Find $\nabla^2 f(x)$.",
+               r"$f(x) = \frac{1}{2}x^TAx$. Find $\nabla^{2} f$."]
+
+
+@pytest.mark.parametrize("asked", NABLA_FORMS)
+def test_nabla_squared_asks_for_the_hessian_and_says_how_it_is_read(asked):
+    text = r"Let $x \in \mathbb{R}^4$, $A \in \mathbb{R}^{4\times 4}$. " + asked
+    derivation = derive(text)
+    assert derivation.chain.hessians[0][0] == ("x",) and derivation.check.ok
+    assert any("read as the Hessian" in str(w) for w in derivation.warnings)
+    A = np.random.default_rng(2).normal(size=(4, 4))
+    from derive.evaluate import evaluate
+    got = evaluate(derivation.hessians[0].blocks[0].matrix, {"A": A, "x": np.ones((4, 1))})
+    assert np.allclose(got, (A + A.T) / 2)
+
+
+def test_nabla_with_a_square_inside_its_operand_is_a_gradient_not_a_hessian():
+    derivation = derive(r"Let $x \in \mathbb{R}^4$. Find $\nabla_x \|x\|^2$.")
+    assert not derivation.chain.hessians and derivation.gradients[0].wrt.name == "x"
+    x = np.array([[1.0], [2.0], [-2.0], [4.0]])
+    assert np.allclose(derivation.gradients[0].numpy(x=x), 2 * x)
+
+
 def test_a_claimed_hessian_is_not_compared_and_says_so():
     text = r"$x \in \mathbb{R}^4$, $E = x^Tx$, $\frac{\partial^2 E}{\partial x^2} = 2I$"
     derivation = derive(text, check=False)

@@ -135,3 +135,21 @@ def test_the_braced_power_and_the_spaced_quotient_still_read():
     half = derive.derive("x : 3\nE = (x'x)^1 / 2\nwrt x")
     assert np.allclose(root.gradients[0].numpy(x=x).ravel(), x / 3)     # ∇‖x‖ = x/‖x‖
     assert np.allclose(half.gradients[0].numpy(x=x).ravel(), x)         # ∇ xᵀx/2 = x
+
+
+@pytest.mark.parametrize("written, braced", [("(x'x)^(1/2)", "(x'x)^{1/2}"),
+                                             ("(x'x)^( -1 )", "(x'x)^{-1}"),
+                                             ("(x'x)^(0.5)", "(x'x)^0.5"),
+                                             ("1'(x.^(3/2))", "1'(x.^{3/2})")])
+def test_a_number_exponent_in_brackets_reads_as_in_braces(written, braced):
+    x = np.array([1.0, 2.0, 2.0])
+    got, want = (derive.derive(f"x : 3 positive\nE = {e}\nwrt x") for e in (written, braced))
+    assert got.gradients[0].text == want.gradients[0].text
+    closed = {"(x'x)^{1/2}": x / 3, "(x'x)^{-1}": -2 * x / 81, "(x'x)^0.5": x / 3,
+              "1'(x.^{3/2})": 1.5 * np.sqrt(x)}[braced]
+    assert np.allclose(got.gradients[0].numpy(x=x).ravel(), closed)
+
+
+def test_a_bracketed_exponent_that_is_not_a_number_is_refused():
+    with pytest.raises(DeriveError, match=r"after '\^' write T, -1, -T or a number .*x\^\(1/2\)"):
+        derive.derive("x : 3\na : scalar\nE = (x'x)^(a)\nwrt x")

@@ -109,3 +109,29 @@ def test_gradients_are_factored_and_verified(chain, shown):
     assert d.check.ok
     if shown is not None:
         assert latex(d.gradients[0].expr) == shown
+
+
+def test_whole_powers_of_one_scalar_merge_anywhere_in_a_product():
+    """``‖x‖⁻²‖x‖⁻¹`` is ``‖x‖⁻³``, ``a·x·a⁻¹`` is ``x`` (scalars commute), and each
+    simplified product keeps its value."""
+    norm = E.Norm(x)
+    xy = E.Mul((T(x), y))
+    cases = [E.Mul((E.Power(norm, -2), E.Power(norm, -1), x)),
+             E.Mul((xy, x, E.Power(xy, -1))),
+             E.Mul((xy, A, xy, x))]
+    wanted = [E.Mul((E.Power(norm, -3), x)), x, E.Mul((E.Power(xy, 2), A, x))]
+    point = values()
+    for case, want in zip(cases, wanted):
+        got = simplify(case)
+        assert got == want
+        assert np.allclose(evaluate(got, point), evaluate(case, point))
+
+
+def test_the_jacobian_of_a_normalised_vector_reads_with_the_cube_of_the_norm():
+    derivation = derive("x : 4\ny = x / norm(x)\njacobian y wrt x\n")
+    shown = latex(derivation.jacobians[0].matrix)
+    assert r"\|x\|^3" in shown and r"\|x\|^2" not in shown
+    v = np.array([[1.0], [2.0], [-2.0], [4.0]])
+    r = np.linalg.norm(v)
+    closed = np.eye(4) / r - v @ v.T / r ** 3
+    assert np.allclose(evaluate(derivation.jacobians[0].matrix, {"x": v}), closed), shown
