@@ -338,6 +338,10 @@ class TextPrinter(LatexPrinter):
     def _print_Number(self, e):
         return str(e.value).replace("-", self.minus)
 
+    def _print_Differential(self, e):
+        """``dx``; ``d(x)`` beside a variable named ``dx`` (any prefix but the plain d)."""
+        return "d" + e.of.name if self.differential_prefix == "d" else f"d({e.of.name})"
+
     def _print_Adjoint(self, e):
         return unicodedata.normalize("NFC", e.of.name[0] + "\u0304" + e.of.name[1:])
 
@@ -465,5 +469,12 @@ def latex(expr: E.Expr, differential: str = "d") -> str:
     return LatexPrinter(differential).doprint(expr)
 
 
-def text(expr: E.Expr) -> str:
-    return TextPrinter().doprint(expr)
+def text(expr: E.Expr, differential: str = "d") -> str:
+    return TextPrinter(differential).doprint(expr)
+
+
+def text_printer(chain):
+    """``text`` for this chain's lines: ``d(x)`` for a differential where a name makes
+    ``dx`` ambiguous (``differential_prefix``; LaTeX writes it upright, ``\\mathrm{d}x``)."""
+    prefix = differential_prefix(chain)
+    return text if prefix == "d" else lambda expr: text(expr, prefix)

@@ -103,7 +103,7 @@ def _numpy_parameters(derivation: Derivation) -> dict:
 def to_json(derivation: Derivation) -> str:
     """Steps, rules used, gradients and verdicts as JSON (one dict, built here)."""
     chain = derivation.chain
-    tex = latex_printer(derivation)
+    tex, txt = latex_printer(derivation), printer.text_printer(chain)
     data = {
         "title": chain.title,
         "source": chain.source.name if chain.source else None,
@@ -115,30 +115,30 @@ def to_json(derivation: Derivation) -> str:
         "definitions": [
             {"line": d.line, "symbol": d.symbol.name, "alias": d.is_alias,
              "latex": f"{tex(d.symbol)} = {tex(d.expr)}",
-             "text": f"{printer.text(d.symbol)} = {printer.text(d.expr)}",
+             "text": f"{txt(d.symbol)} = {txt(d.expr)}",
              "differential": {"of": d.differential_of.name,
                               "latex": equation(tex, d.differential_of, d.differential),
-                              "text": equation(printer.text, d.differential_of, d.differential)},
+                              "text": equation(txt, d.differential_of, d.differential)},
              "rules": [str(r) for r in d.rules]}
             for d in derivation.definitions],
         "substitutions": [
-            {"latex": tex(s.expr), "text": printer.text(s.expr),
+            {"latex": tex(s.expr), "text": txt(s.expr),
              "eliminated": s.eliminated.name if s.eliminated is not None else None,
              "rules": [str(r) for r in s.rules]}
             for s in derivation.substitutions],
         "steps": [
             {"variable": st.variable.name,
-             "adjoint": {"latex": tex(st.adjoint), "text": printer.text(st.adjoint)},
-             "substituted": {"latex": tex(st.substituted), "text": printer.text(st.substituted)},
-             "moved": {"latex": tex(st.moved), "text": printer.text(st.moved)},
+             "adjoint": {"latex": tex(st.adjoint), "text": txt(st.adjoint)},
+             "substituted": {"latex": tex(st.substituted), "text": txt(st.substituted)},
+             "moved": {"latex": tex(st.moved), "text": txt(st.moved)},
              "rules": [str(r) for r in st.rules]}
             for st in derivation.steps],
         "gradients": [
             {"wrt": g.wrt.name, "latex": tex(gradient_shown(derivation, g)),
-             "text": printer.text(gradient_shown(derivation, g)),
-             "factored": {"latex": tex(g.expr), "text": printer.text(g.expr)},
+             "text": txt(gradient_shown(derivation, g)),
+             "factored": {"latex": tex(g.expr), "text": txt(g.expr)},
              "expanded": None if g.expanded is None else
-             {"latex": tex(g.expanded), "text": printer.text(g.expanded)}}
+             {"latex": tex(g.expanded), "text": txt(g.expanded)}}
             for g in derivation.gradients],
         "hessians": [_hessian_json(derivation, h, tex) for h in derivation.hessians],
         "claims": [_claim_data(c, tex) for c in derivation.claims],
@@ -155,8 +155,10 @@ def to_json(derivation: Derivation) -> str:
 def _hessian_json(derivation: Derivation, h, tex) -> dict:
     """A Hessian as JSON: its lines in order, and its blocks keyed ``"W,b"``, each with its
     matrix on column-major vec (numerator layout) or None when it has no Kronecker form."""
+    txt = printer.text_printer(derivation.chain)
+
     def both(e):
-        return {"latex": tex(e), "text": printer.text(e)}
+        return {"latex": tex(e), "text": txt(e)}
     return {
         "wrt": [w.name for w in h.wrt], "line": h.line, "column": h.column,
         "layout": "numerator layout, column-major vec",
@@ -313,16 +315,17 @@ def _jacobian_blocks(derivation: Derivation, tex, failed) -> list:
 def _jacobian_data(derivation: Derivation, block, tex) -> dict:
     """A Jacobian block in JSON: its lines, J, the layout and the rules."""
     rows, cols = block.matrix.shape
+    txt = printer.text_printer(derivation.chain)
     return {"of": block.of.name, "wrt": block.wrt.name, "kind": block.kind, "line": block.line,
             "key": f"{block.of.name}/{block.wrt.name}",
             "layout": "numerator layout: rows vec F, columns vec X (vec stacks columns)",
             "shape": [str(rows), str(cols)],
-            "lines": [{"latex": tex(line.expr), "text": printer.text(line.expr),
+            "lines": [{"latex": tex(line.expr), "text": txt(line.expr),
                        "eliminated": line.eliminated.name if line.eliminated is not None else None,
                        "rules": [str(r) for r in line.rules]} for line in block.lines],
-            "jacobian": {"label": jacobian_label(printer.text, block),
-                         "latex": tex(block.matrix), "text": printer.text(block.matrix)},
-            "factors": [[printer.text(f) for f in path] for path in block.factors],
+            "jacobian": {"label": jacobian_label(txt, block),
+                         "latex": tex(block.matrix), "text": txt(block.matrix)},
+            "factors": [[txt(f) for f in path] for path in block.factors],
             "rules": [str(r) for r in block.rules]}
 
 

@@ -169,33 +169,33 @@ def verdict_rows(derivation: Derivation) -> list:
     """Every displayed line in plain text, each with its verdict (if checked)."""
     verdicts = {(v.block, v.index): v for v in derivation.check.verdicts} \
         if derivation.check else {}
-    rows = []
+    rows, show = [], printer.text_printer(derivation.chain)
     for i, d in enumerate(derivation.definitions):
-        text = (f"{printer.text(d.symbol)} = {printer.text(d.expr)}  ⟹  "
-                f"{equation(printer.text, d.differential_of, d.differential)}")
+        text = (f"{show(d.symbol)} = {show(d.expr)}  ⟹  "
+                f"{equation(show, d.differential_of, d.differential)}")
         rows.append(_row("definition", i, f"line {d.line}", text, verdicts))
-    objective = printer.text(Differential(derivation.objective))
+    objective = show(Differential(derivation.objective))
     for i, s in enumerate(derivation.substitutions):
         lhs = objective if i == 0 else " " * len(objective)
-        rows.append(_row("substitution", i, f"step {i + 1}", f"{lhs} = {printer.text(s.expr)}",
+        rows.append(_row("substitution", i, f"step {i + 1}", f"{lhs} = {show(s.expr)}",
                          verdicts))
     for i, step in enumerate(derivation.steps):
-        rows.append(_row("step", i, f"step {i + 1}", _step_text(step, i), verdicts))
+        rows.append(_row("step", i, f"step {i + 1}", _step_text(step, i, show), verdicts))
     for i, g in enumerate(derivation.gradients):
-        shown = printer.text(gradient_shown(derivation, g))
-        text = f"{gradient_label(printer.text, derivation, g)} = {shown}"
+        shown = show(gradient_shown(derivation, g))
+        text = f"{gradient_label(show, derivation, g)} = {shown}"
         rows.append(_row("gradient", i, "gradient", text, verdicts))
     for h in derivation.hessians:
         for i, line in enumerate(h.lines):
-            label = hessian_label(printer.text, derivation, h, i, latex=False) or "  "
-            text = f"{label} = {printer.text(hessian_shown(line))}"
+            label = hessian_label(show, derivation, h, i, latex=False) or "  "
+            text = f"{label} = {show(hessian_shown(line))}"
             row = _row("hessian", i, "hessian", text, verdicts)
             rows.append({**row, "note": "(the gradient, checked above)"}
                         if line.kind == "gradient" and verdicts else row)
         rows.append(_row("hessian", len(h.lines), "hessian",
                          "symmetry: uᵀHv = vᵀHu at random u, v", verdicts))
     for index, block, k in jacobian_rows(derivation):
-        rows.append(_row("jacobian", index, "jacobian", _jacobian_text(block, k), verdicts))
+        rows.append(_row("jacobian", index, "jacobian", _jacobian_text(block, k, show), verdicts))
     for key, verdict in verdicts.items():
         if not any((r["block"], r["index"]) == key for r in rows):
             rows.append(_row(*key, verdict.block, verdict.note or verdict.block, verdicts))
@@ -214,9 +214,8 @@ def _row(block, index, where, text, verdicts) -> dict:
             "note": verdict.note if verdict else ""}
 
 
-def _step_text(step, index: int) -> str:
+def _step_text(step, index: int, text) -> str:
     """One backprop step on one line: ``z̄ = G;  z̄ : dz = z̄ : ℓ_z = Σ Gᵢ : dYᵢ``."""
-    text = printer.text
     if index == 0:
         return f"{text(Differential(step.variable))} = {text(step.substituted)} = {text(step.moved)}"
     bar = Adjoint(step.variable)
@@ -224,14 +223,14 @@ def _step_text(step, index: int) -> str:
             f" = {text(step.substituted)} = {text(step.moved)}")
 
 
-def _jacobian_text(block, k: int) -> str:
+def _jacobian_text(block, k: int, show) -> str:
     """One Jacobian line in plain text, for the verdict."""
     if k < len(block.lines):
-        lhs = printer.text(Differential(block.of)) if k == 0 else " "
-        return f"{lhs} = {printer.text(block.lines[k].expr)}"
-    shown = product_shown(printer.text, block) if block.kind == "product" \
-        else printer.text(block.matrix)
-    return f"{jacobian_label(printer.text, block)} = {shown}"
+        lhs = show(Differential(block.of)) if k == 0 else " "
+        return f"{lhs} = {show(block.lines[k].expr)}"
+    shown = product_shown(show, block) if block.kind == "product" \
+        else show(block.matrix)
+    return f"{jacobian_label(show, block)} = {shown}"
 
 
 def gradient_label(print_, derivation: Derivation, gradient, latex: bool = False) -> str:

@@ -42,3 +42,18 @@ def test_differentials_with_d_unless_a_name_makes_it_ambiguous():
     assert differential_prefix(parse_chain("x : 3\nE = x'x\nwrt x")) == "d"
     assert differential_prefix(parse_chain("x : 3\ndx : 3\nE = x'dx\nwrt x")) == r"\mathrm{d}"
     assert differential_prefix(parse_chain("d : 3\nE = d'd\nwrt d")) == r"\mathrm{d}"
+
+
+def test_plain_text_writes_d_of_x_where_a_variable_is_named_dx():
+    """``dxᵀ dx`` would read two ways (the variable dx, the differential of x): the plain
+    text of every output writes the differential ``d(x)`` there, and ``dx`` elsewhere."""
+    import json
+    from derive.api import derive
+    from derive.verdict import to_verdict
+    clash = derive("x : 3\ndx : 3\nE = dx'x\nwrt x")
+    shown = to_verdict(clash)
+    assert "dE" not in shown and "d(E) = dxᵀ d(x)" in shown
+    lines = json.loads(clash.to_json())["definitions"][0]["differential"]["text"]
+    assert lines == "d(E) = dxᵀ d(x)"
+    plain = to_verdict(derive("x : 3\ny : 3\nE = y'x\nwrt x"))
+    assert "dE = yᵀ dx" in plain and "d(" not in plain
