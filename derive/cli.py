@@ -6,23 +6,22 @@ import errno
 import io
 import math
 import os
-import re
 import sys
 from contextlib import contextmanager
 
 import click
 
 from . import __version__, formats
-from .errors import EXIT_CHECK_FAILED, EXIT_CLAIM_WRONG, DeriveError
+from .errors import EXIT_CHECK_FAILED, EXIT_CLAIM_WRONG, DeriveError, shown_printable
 
 EXIT_INTERRUPTED = 130
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")   # all but \t and \n
+_CONTROL = "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]"   # all but \t and \n
 
 
 def printable(text: str) -> str:
     """``text`` with control characters (escape sequences that would steer the terminal:
     from a file name, a title, a name) and lone surrogates shown as U+FFFD."""
-    return _CONTROL.sub("\ufffd", text)
+    return shown_printable(text, _CONTROL, "\t\n")
 
 
 def _say(text: str, nl: bool = True) -> None:

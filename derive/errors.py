@@ -11,9 +11,25 @@ EXIT_NO_TEX = 4
 EXIT_TEX_FAILED = 5
 
 WINDOW = 100      # characters of a long line shown around the column
-# a pattern, not a compiled one: only a message needs it, and re compiles (and caches) it
-# then, so a run without messages does not pay the surrogate range (most of a millisecond)
-_UNPRINTABLE = "[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"
+_UNPRINTABLE = "[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"     # all but \t
+
+
+def first_unprintable(text: str, pattern: str, layout: str) -> re.Match | None:
+    """The first match in ``text`` of ``pattern``, a class of control characters and lone
+    surrogates, all unprintable to ``str.isprintable`` (categories Cc and Cs).  A text
+    that is printable but for the ``layout`` characters the class leaves out (tabs, line
+    breaks) holds none, so the pattern is compiled (and cached by re) only for a text that
+    may: its surrogate range costs most of a millisecond, a cold start's every run."""
+    if text.translate(dict.fromkeys(map(ord, layout))).isprintable():
+        return None
+    return re.search(pattern, text)
+
+
+def shown_printable(text: str, pattern: str = _UNPRINTABLE, layout: str = "\t") -> str:
+    """``text`` with every match of ``pattern`` (as ``first_unprintable``) shown as U+FFFD."""
+    if first_unprintable(text, pattern, layout) is None:
+        return text
+    return re.sub(pattern, "\ufffd", text)
 
 
 @record
@@ -81,7 +97,7 @@ class Notice(str):
     def format(self, source_name: str) -> str:  # type: ignore[override]
         """``file:line:col: warning: …`` (``derive: warning: …`` without a place)."""
         where = f"{source_name}:{self.line}:{self.column or 1}" if self.line else "derive"
-        return f"{where}: {self.kind}: {re.sub(_UNPRINTABLE, chr(0xfffd), str(self))}"
+        return f"{where}: {self.kind}: {shown_printable(str(self))}"
 
 
 def note(message: str, line: int = 0, column: int = 0) -> Notice:
@@ -92,7 +108,7 @@ def _excerpt(text: str, column: int) -> tuple:
     """The line as shown (a window around ``column`` if it is long, control characters
     and lone surrogates as U+FFFD, which cannot steer a terminal or fail to encode) and a
     caret under the column (tabs kept in its indent, so it lines up)."""
-    text, index = re.sub(_UNPRINTABLE, "\ufffd", text.rstrip("\r")), column - 1
+    text, index = shown_printable(text.rstrip("\r")), column - 1
     if len(text) > WINDOW:
         start = max(0, min(index - WINDOW // 2, len(text) - WINDOW))
         head, tail = "…" if start else "", "…" if start + WINDOW < len(text) else ""

@@ -31,8 +31,9 @@ from .chain import Chain
 from .errors import DeriveError, Notice, Source
 from .expr import Number, Zero, show_shape
 from .limits import tick
-from .parse import (_CONTROL, IMPLIES, _at, _cache_file, _check_size, _convention, _first_token,
-                    _last_token, _Reader, _syntax_tree, looks_like_latex, parse_chain)
+from .parse import (IMPLIES, _at, _cache_file, _check_size, _convention, _first_token,
+                    _last_token, _Reader, _syntax_tree, looks_like_latex, parse_chain,
+                    refused_character)
 
 # ---------------------------------------------------------------- tables
 
@@ -108,7 +109,7 @@ def parse_latex(text: str, source_name: str = "<-e>", wrt: list[str] | None = No
     """Read pasted LaTeX; a mistake in a formula it must read is a DeriveError placed in ``text``."""
     source = Source(text, source_name)
     _check_size(text, source)
-    control = _CONTROL.search(text)
+    control = refused_character(text)
     if control:
         line, column = _Positions(text).at(control.start())
         raise DeriveError(f"unexpected character {control.group()!r}", source, line, column)

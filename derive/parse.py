@@ -25,7 +25,7 @@ from .record import record
 from .chain import Chain, Definition, Input
 from .bars import AmbiguousBars, NormBars, StrayBar
 from .cache import private_cache_file
-from .errors import DeriveError, Notice, Source
+from .errors import DeriveError, Notice, Source, first_unprintable
 from .expr import (Add, ElementPower, Expr, Kron, Frobenius, Hadamard, HadamardDivide,
                    Identity, Inverse, Mul, Norm, Number, Ones, Power,
                    ShapeError, Symbol, Transpose, Unspecified, Apply, Zero, is_integer,
@@ -58,7 +58,13 @@ _SLASH_NEXT = re.compile(r"[ \t\f\r\u00a0]*/")
 _TITLE = re.compile(r"#\s*title\s*:\s*(.*?)\s*$")
 # control characters (a NUL, an escape) and lone surrogates are refused even in comments:
 # comments reach the NumPy module and titles every document
-_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL = "[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]"
+
+
+def refused_character(text: str) -> re.Match | None:
+    """The first control character or lone surrogate of ``text`` (tab, line feed, form
+    feed and carriage return are layout), or None."""
+    return first_unprintable(text, _CONTROL, "\t\n\f\r")
 
 
 def looks_like_latex(text: str) -> bool:
@@ -73,7 +79,7 @@ def parse_chain(text: str, source_name: str = "<-e>", wrt: list[str] | None = No
     """Read a chain; every mistake in ``text`` is a DeriveError with line and column."""
     source = Source(text, source_name)
     _check_size(text, source)
-    control = _CONTROL.search(text)
+    control = refused_character(text)
     if control:
         line = text.count("\n", 0, control.start()) + 1
         column = control.start() - text.rfind("\n", 0, control.start())

@@ -8,6 +8,7 @@ a name) ends in a traceback, a hang or a steered terminal.
 """
 import os
 import pickle
+import re
 import stat
 import subprocess
 import sys
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from derive import cache, parse
+from derive import cache, cli, errors, parse
 from derive.cli import main
 from derive.templates_path import PrivateBytecodeCache
 
@@ -397,6 +400,37 @@ def test_escape_sequences_in_file_names_reach_stderr_replaced(tmp_path):
         result = run(*args)
         assert result.exit_code == 2 and "\x1b" not in result.stderr, args
         assert "unknown function foo" in result.stderr
+
+
+# every character near the classes' bounds: C0, C1, lone surrogates, layout, and
+# non-ASCII ones printable or not
+_ODD = [chr(c) for c in range(0xa1)] + ["\ud800", "\udbff", "\udc00", "\udfff"] + list(
+    "é∘ᵀ½😀\u200b\u2028\ufeff\ue000")
+_CLASSES = ((parse._CONTROL, "\t\n\f\r"), (errors._UNPRINTABLE, "\t"), (cli._CONTROL, "\t\n"))
+
+
+def _same_as_the_pattern(text: str) -> None:
+    for pattern, layout in _CLASSES:
+        found, plain = errors.first_unprintable(text, pattern, layout), re.search(pattern, text)
+        assert (found and (found.start(), found.group())) == (plain and (plain.start(), plain.group()))
+        assert errors.shown_printable(text, pattern, layout) == re.sub(pattern, "\ufffd", text)
+    found, plain = parse.refused_character(text), re.search(parse._CONTROL, text)
+    assert (found and found.start()) == (plain and plain.start())
+
+
+def test_the_printable_shortcut_finds_what_the_patterns_find():
+    """``first_unprintable`` skips the pattern for a text ``str.isprintable`` calls clean:
+    for the parser's, the messages' and the command's classes it finds exactly what a
+    plain search finds (each odd character alone in a clean text), and replaces exactly
+    what a plain substitution replaces."""
+    for c in _ODD:
+        _same_as_the_pattern(f"x : 3 # é{c}∘")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_ODD + list("ab :=(")), max_size=10).map("".join))
+def test_the_printable_shortcut_on_mixed_texts(text):
+    _same_as_the_pattern(text)
 
 
 def test_escape_sequences_in_warnings_and_click_errors_are_replaced(tmp_path):
