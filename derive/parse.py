@@ -41,7 +41,8 @@ ELEMENTWISE = set(ALIASES)
 FUNCTIONS = set(FUNCTION_NAMES)          # from the tables in functions.py and operations.py
 RESERVED = FUNCTIONS
 PRIMES = {"'": 1, "′": 1}                # f'(x), f′(x): the derivative of a function f
-_CONVENTION_NAME = re.compile("(?:" + "|".join(CONVENTION) + r")(?:_[A-Za-z0-9]+|[0-9]+)?")
+# a pattern, compiled (and cached by re) for the first name no cheaper test settles
+_CONVENTION_NAME = "(?:" + "|".join(CONVENTION) + r")(?:_[A-Za-z0-9]+|[0-9]+)?"
 
 # ASCII names of lower-case Greek letters: scalars (``sigma`` alone is the function)
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -1082,8 +1083,8 @@ class _Reader:
         """Declared ``f : function``, or a conventional name (f, g_1, φ) that names no variable."""
         if name in self.functions:
             return True
-        return bool(_CONVENTION_NAME.fullmatch(name)) and name not in self.names \
-            and name not in self.inputs and name not in FUNCTIONS
+        return name not in self.names and name not in self.inputs and name not in FUNCTIONS \
+            and re.fullmatch(_CONVENTION_NAME, name) is not None
 
     def unspecified(self, name: str, order: int, args, token, node) -> _Draft:
         if len(args) != 1:
