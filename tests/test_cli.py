@@ -490,3 +490,22 @@ def test_a_wrt_option_naming_nothing_is_an_error(given):
     result = run("check", "--wrt", given, "-e", "x : 3; y : 3; E = x'y; wrt x")
     assert result.exit_code == 2 and "'--wrt': names no variable" in result.output
     assert run("check", "--wrt", "y", "-e", "x : 3; y : 3; E = x'y; wrt x").exit_code == 0
+
+
+def test_the_command_freezes_what_is_alive_at_its_end_and_the_library_never_does():
+    """The process's last cyclic collection walks SymPy's objects, which die with it anyway:
+    ``python -m derive`` freezes them as it ends (its output and exit code unchanged); a
+    command run in this process (click's runner, the API) leaves the collector alone."""
+    import gc
+    probe = ("import atexit, gc, sys\n"
+             "atexit.register(lambda: print('frozen', gc.get_freeze_count(), file=sys.stderr))\n"
+             f"sys.argv = ['derive', 'check', {str(EXAMPLE)!r}]\n"
+             "from derive.__main__ import main\nmain()\n")
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=environment, cwd=ROOT / "tests", timeout=120)
+    assert done.returncode == 0 and "✓ line 5" in done.stdout
+    assert int(done.stderr.split("frozen")[-1]) > 10_000
+    before = gc.get_freeze_count()
+    assert run("check", EXAMPLE).exit_code == 0
+    assert gc.get_freeze_count() == before
