@@ -592,21 +592,21 @@ def _definition_verdicts(derivation, values, sizes, rng, directions) -> list:
             return _at_line(line.line, evaluate_raw, expr, moved, None, sizes)
 
         terms = _Terms(differenced, {*names, *tied}, tied, line.line, sizes)
-        comparisons, failure = [], f"d{target.name} differs from a central difference of " \
-                                   f"{target.name}'s definition"
+        whole = f"d{target.name} differs from a central difference of {target.name}'s definition"
+        judged = []          # (comparison, the sentence that says why it failed)
         for _ in range(directions):
             direction = {n: random_direction(values[n].shape, rng) for n in names}
             linear = _at_line(line.line, evaluate_raw, line.differential, values, direction,
                               sizes)
             floor = rounding(magnitude(line.differential, values, direction, sizes))
-            comparisons.append(compare_with_difference(function, linear, values, direction,
-                                                       floor))
-            if terms.sums and not comparisons[-1].failed:
+            judged.append((compare_with_difference(function, linear, values, direction, floor),
+                           whole))
+            if terms.sums and not judged[-1][0].failed:
                 found, why = terms.compare(values, direction, linear, floor)
-                comparisons += found
-                failure = why if any(c.failed for c in found) else failure
-        verdicts.append(line_verdict("definition", index, line.line, worst(comparisons),
-                                     failure))
+                judged += [(c, why) for c in found]
+        chosen = worst([c for c, _ in judged])
+        failure = next(why for c, why in judged if c is chosen)
+        verdicts.append(line_verdict("definition", index, line.line, chosen, failure))
     return verdicts
 
 
