@@ -640,7 +640,7 @@ class _Terms:
         """The small terms' comparisons along ``direction``, then the identity: a list
         (empty when no term is small) and the failure sentence for a failed one."""
         moved = {**direction, **{a: DiagValue(dense(direction[v])) for a, v in self.tied.items()}}
-        found, smallest, scale = [], np.inf, 0.0
+        found, smallest = [], np.inf
         for terms in self.sums:
             sides = [_at_line(self.line, _side, ell, values, moved, self.sizes) for _, ell in terms]
             largest = max(norm_bound(value) for value, _ in sides)
