@@ -140,9 +140,10 @@ def to_json(derivation: Derivation) -> str:
              "expanded": None if g.expanded is None else
              {"latex": tex(g.expanded), "text": txt(g.expanded)}}
             for g in derivation.gradients],
-        "hessians": [_hessian_json(derivation, h, tex) for h in derivation.hessians],
+        "hessians": [_hessian_json(derivation, h, tex, txt) for h in derivation.hessians],
         "claims": [_claim_data(c, tex) for c in derivation.claims],
-        "jacobians": [_jacobian_data(derivation, block, tex) for block in derivation.jacobians],
+        "jacobians": [_jacobian_data(derivation, block, tex, txt)
+                      for block in derivation.jacobians],
         "status": status(derivation.check),
         "check": check_data(derivation.check),
         "warnings": [str(w) for w in derivation.warnings],
@@ -152,11 +153,9 @@ def to_json(derivation: Derivation) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
 
 
-def _hessian_json(derivation: Derivation, h, tex) -> dict:
+def _hessian_json(derivation: Derivation, h, tex, txt) -> dict:
     """A Hessian as JSON: its lines in order, and its blocks keyed ``"W,b"``, each with its
     matrix on column-major vec (numerator layout) or None when it has no Kronecker form."""
-    txt = printer.text_printer(derivation.chain)
-
     def both(e):
         return {"latex": tex(e), "text": txt(e)}
     return {
@@ -312,10 +311,9 @@ def _jacobian_blocks(derivation: Derivation, tex, failed) -> list:
     return out
 
 
-def _jacobian_data(derivation: Derivation, block, tex) -> dict:
+def _jacobian_data(derivation: Derivation, block, tex, txt) -> dict:
     """A Jacobian block in JSON: its lines, J, the layout and the rules."""
     rows, cols = block.matrix.shape
-    txt = printer.text_printer(derivation.chain)
     return {"of": block.of.name, "wrt": block.wrt.name, "kind": block.kind, "line": block.line,
             "key": f"{block.of.name}/{block.wrt.name}",
             "layout": "numerator layout: rows vec F, columns vec X (vec stacks columns)",
